@@ -1,0 +1,54 @@
+# Kiban: every target installs what it needs. `make demo`, `make test`, `make lint`, `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KIBAN := $(VENV)/bin/kiban
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_RESIDENTS ?= 3000
+
+.PHONY: install demo serve test test-fast lint bench chromium clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+demo: install
+	rm -f var/kiban.db var/kiban.db-wal var/kiban.db-shm
+	$(KIBAN) db upgrade
+	$(KIBAN) demo seed --residents $(DEMO_RESIDENTS)
+	$(KIBAN) serve --host $(HOST) --port $(PORT)
+
+serve: install
+	$(KIBAN) db upgrade
+	$(KIBAN) serve --host $(HOST) --port $(PORT)
+
+test: install chromium
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: install
+	$(PY) -m pytest -n 2 --dist loadfile -m "not e2e"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks migrations
+	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
+
+bench: install
+	$(PY) benchmarks/registry.py
+
+clean:
+	rm -rf $(VENV) var/*.db* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,29 @@
+"""Alembic environment: migrations run as the table owner (KIBAN_DATABASE_ADMIN_URL)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from kiban.platform import settings as settings_module
+from kiban.platform.db import make_engine
+
+config = context.config
+
+
+def run() -> None:
+    url = config.attributes.get("url") or settings_module.load().admin_database_url
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        context.configure(connection=conn)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

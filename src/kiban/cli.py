@@ -1,0 +1,177 @@
+"""The `kiban` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kiban.core.clock import SystemClock
+from kiban.core.errors import KibanError
+from kiban.platform import settings as settings_module
+from kiban.platform.db import Database
+from kiban.registry import cli as registry_cli
+from kiban.web.context import Services
+
+app = typer.Typer(help="Kiban (基盤): the shared municipal platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+muni_app = typer.Typer(help="Municipalities (tenants).", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(muni_app, name="municipality")
+app.add_typer(staff_app, name="staff")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(registry_cli.app, name="registry")
+
+
+def services() -> Services:
+    settings = settings_module.load()
+    return Services.build(settings, SystemClock(), Database(settings))
+
+
+def fail(exc: KibanError) -> None:
+    typer.echo(f"error: {exc.en} / {exc.ja}" + (f" [{exc.field}]" if exc.field else ""),
+               err=True)
+    for e in exc.errors[1:]:
+        typer.echo(f"  {e.field}: {e.en} / {e.ja}", err=True)
+    raise typer.Exit(2)
+
+
+def out(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (as the table owner)."""
+    from kiban.platform.migrate import upgrade
+
+    upgrade(settings_module.load())
+    typer.echo("schema is up to date")
+
+
+@muni_app.command("create")
+def municipality_create(lgcode: str, name: str, prefecture: str,
+                        name_kana: Annotated[str, typer.Option()] = "") -> None:
+    """Register a municipality by its 地方公共団体コード."""
+    svc = services()
+    try:
+        svc.municipalities.create(lgcode, name, prefecture, svc.clock.now(), name_kana)
+    except KibanError as exc:
+        fail(exc)
+    typer.echo(f"created {lgcode} {prefecture}{name}")
+
+
+@muni_app.command("list")
+def municipality_list() -> None:
+    for m in services().municipalities.list():
+        typer.echo(f"{m['lgcode']}\t{m['prefecture']}\t{m['name']}")
+
+
+@muni_app.command("towns")
+def municipality_towns(lgcode: str, csv_file: Path) -> None:
+    """Replace the 町字 master from a CSV with columns code,name[,name_kana,postcode]."""
+    import csv
+
+    svc = services()
+    with csv_file.open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        count = svc.municipalities.set_towns(lgcode, rows, svc.clock.now(), "cli")
+    except KibanError as exc:
+        fail(exc)
+    typer.echo(f"{count} towns")
+
+
+@staff_app.command("create")
+def staff_create(username: str, display_name: str,
+                 roles: Annotated[str, typer.Option(help="comma-separated roles")],
+                 lgcode: Annotated[str | None, typer.Option()] = None,
+                 password: Annotated[str | None, typer.Option(
+                     help="omit to be prompted")] = None) -> None:
+    """Create a staff account (roles: counter_clerk, registry_supervisor, tax_officer,
+    privacy_officer, municipality_admin, platform_admin)."""
+    svc = services()
+    secret = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        if lgcode:
+            svc.municipalities.get(lgcode)
+        svc.accounts.create(username, secret, display_name, roles.split(","), lgcode,
+                            svc.clock.now())
+    except KibanError as exc:
+        fail(exc)
+    typer.echo(f"created {username}")
+
+
+@staff_app.command("list")
+def staff_list(lgcode: Annotated[str | None, typer.Option()] = None) -> None:
+    for m in services().accounts.list(lgcode):
+        typer.echo(f"{m.username}\t{m.lgcode or '-'}\t{','.join(sorted(m.roles))}")
+
+
+@staff_app.command("token")
+def staff_token(username: str) -> None:
+    """Issue an API token (Bearer) for a staff member."""
+    svc = services()
+    try:
+        typer.echo(svc.accounts.issue_api_token(username, svc.clock.now()))
+    except KibanError as exc:
+        fail(exc)
+
+
+@ledger_app.command("verify")
+def ledger_verify(lgcode: Annotated[str | None, typer.Option(
+        help="one municipality; all when omitted")] = None) -> None:
+    """Check every chain: names each altered, removed, inserted or reordered entry."""
+    svc = services()
+    codes = [lgcode] if lgcode else [m["lgcode"] for m in svc.municipalities.list()]
+    bad = False
+    for code in codes:
+        report = svc.registry.verify_ledger(code)
+        if report["ok"]:
+            typer.echo(f"{code}: ok ({report['head_seq']} entries, head {report['head_hash']})")
+        else:
+            bad = True
+            for p in report["problems"]:
+                typer.echo(f"{code}: entry {p['seq']}: {p['what']}: {p['detail']}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API and the staff console."""
+    import uvicorn
+
+    from kiban.web.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command("backup")
+def backup(path: Path) -> None:
+    """Write the whole database (every municipality) to a JSON Lines file."""
+    from kiban.platform import backup as backup_module
+
+    counts = backup_module.dump(services().db, path)
+    typer.echo(f"wrote {sum(counts.values())} rows from {len(counts)} tables to {path}")
+
+
+@app.command("restore")
+def restore(path: Path) -> None:
+    """Replace the database's contents with a backup (schema must be up to date)."""
+    from kiban.platform import backup as backup_module
+
+    counts = backup_module.load(services().db, path)
+    typer.echo(f"restored {sum(counts.values())} rows into {len(counts)} tables")
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except KibanError as exc:
+        fail(exc)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Pure helpers shared by every capability: no I/O, no framework imports."""

@@ -1,0 +1,1 @@
+"""Platform: settings, storage and tenancy, staff and roles, the ledger."""

@@ -1,0 +1,107 @@
+"""Storage: one SQLAlchemy MetaData, engines, and units of work scoped to a municipality.
+
+Every personal-data table carries `lgcode`. On PostgreSQL those tables are hash-partitioned
+by it and guarded by row-level security on the setting `kiban.lgcode`, which each tenant unit
+of work sets for its transaction; the application connects as a role that owns nothing, so the
+policies apply to it. On SQLite the scoping is the `WHERE lgcode = ...` every store query has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from kiban.platform.settings import Settings
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+PARTITIONS = 8  # hash partitions per personal-data table on PostgreSQL
+TENANT_TABLES: list[str] = []  # personal-data tables: partitioned and row-level secured
+
+
+def tenant_table_kwargs(name: str) -> dict[str, Any]:
+    """Table options for a personal-data table; registers it for partitioning and RLS."""
+    if name not in TENANT_TABLES:
+        TENANT_TABLES.append(name)
+    return {"postgresql_partition_by": "HASH (lgcode)"}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               poolclass=NullPool if path == ":memory:" else None)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """The application's handle on storage."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self._admin_engine: Engine | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def admin_engine(self) -> Engine:
+        """The table owner's connection: migrations, backup, restore, cross-tenant jobs."""
+        if self.settings.admin_database_url == self.settings.database_url:
+            return self.engine
+        if self._admin_engine is None:
+            self._admin_engine = make_engine(self.settings.admin_database_url, pool_size=2)
+        return self._admin_engine
+
+    @contextmanager
+    def tenant(self, lgcode: str) -> Iterator[Connection]:
+        """A transaction that sees only `lgcode`'s personal data (RLS on PostgreSQL)."""
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT set_config('kiban.lgcode', :c, true)"), {"c": lgcode})
+            yield conn
+
+    @contextmanager
+    def platform(self) -> Iterator[Connection]:
+        """A transaction over platform tables only (municipalities, staff, sessions)."""
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT set_config('kiban.lgcode', '', true)"))
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._admin_engine is not None:
+            self._admin_engine.dispose()
+
+
+def switch_tenant(conn: Connection, lgcode: str) -> None:
+    """Within one transaction, act for another municipality (a system-to-system step such as
+    the 転入通知 back to the departure municipality). Only services call this."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT set_config('kiban.lgcode', :c, true)"), {"c": lgcode})

@@ -1,0 +1,125 @@
+"""The ledger: an append-only log, hash-chained per municipality.
+
+Each entry's hash covers its content and the previous entry's hash, so altering, removing,
+inserting or reordering an entry breaks the chain at that entry. The head (last seq and hash)
+is kept apart, so removing entries from the end is caught too; publishing the head outside
+the database (`kiban ledger head`) lets an auditor catch a rewrite of the whole chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from kiban.platform.tables import ledger_entries, ledger_heads
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=str).encode()
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def entry_hash(prev_hash: str, lgcode: str, seq: int, kind: str, subject: str,
+               payload: Any, actor: str, recorded_at: str) -> str:
+    body = canonical({"lgcode": lgcode, "seq": seq, "kind": kind, "subject": subject,
+                      "payload": payload, "actor": actor, "recorded_at": recorded_at})
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    what: str  # "altered", "removed", "inserted", "reordered", "truncated"
+    detail: str
+
+
+def append(conn: Connection, lgcode: str, kind: str, subject: str, payload: Any,
+           actor: str, at: datetime) -> int:
+    """Append one entry in the caller's transaction; returns its seq."""
+    return append_many(conn, lgcode, [(kind, subject, payload)], actor, at)[0]
+
+
+def append_many(conn: Connection, lgcode: str, items: list[tuple[str, str, Any]],
+                actor: str, at: datetime) -> list[int]:
+    query = select(ledger_heads.c.seq, ledger_heads.c.hash).where(ledger_heads.c.lgcode == lgcode)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # one writer per municipality's chain
+    head = conn.execute(query).first()
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+    recorded_at = at.isoformat()
+    rows, seqs = [], []
+    for kind, subject, payload in items:
+        seq += 1
+        h = entry_hash(prev, lgcode, seq, kind, subject, payload, actor, recorded_at)
+        rows.append({"lgcode": lgcode, "seq": seq, "kind": kind, "subject": subject,
+                     "payload": payload, "actor": actor, "recorded_at": recorded_at,
+                     "prev_hash": prev, "hash": h})
+        seqs.append(seq)
+        prev = h
+    conn.execute(insert(ledger_entries), rows)
+    if head:
+        conn.execute(update(ledger_heads).where(ledger_heads.c.lgcode == lgcode)
+                     .values(seq=seq, hash=prev))
+    else:
+        conn.execute(insert(ledger_heads).values(lgcode=lgcode, seq=seq, hash=prev))
+    return seqs
+
+
+def head(conn: Connection, lgcode: str) -> tuple[int, str]:
+    row = conn.execute(select(ledger_heads.c.seq, ledger_heads.c.hash)
+                       .where(ledger_heads.c.lgcode == lgcode)).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def entries(conn: Connection, lgcode: str, *, kind: str | None = None, subject: str | None = None,
+            limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    query = select(ledger_entries).where(ledger_entries.c.lgcode == lgcode)
+    if kind:
+        query = query.where(ledger_entries.c.kind == kind)
+    if subject:
+        query = query.where(ledger_entries.c.subject == subject)
+    query = query.order_by(ledger_entries.c.seq).limit(limit).offset(offset)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def verify(conn: Connection, lgcode: str) -> list[Problem]:
+    """Walk the chain in storage order and name every entry that does not fit."""
+    problems: list[Problem] = []
+    prev, expected_seq = GENESIS, 1
+    query = (select(ledger_entries).where(ledger_entries.c.lgcode == lgcode)
+             .order_by(ledger_entries.c.seq))
+    last_seq = 0
+    for row in conn.execute(query).yield_per(5000):
+        r = row._mapping
+        recomputed = entry_hash(r["prev_hash"], lgcode, r["seq"], r["kind"], r["subject"],
+                                r["payload"], r["actor"], r["recorded_at"])
+        if r["seq"] > expected_seq:
+            problems.append(Problem(expected_seq, "removed",
+                                    f"entries {expected_seq}..{r['seq'] - 1} are missing"))
+        if recomputed != r["hash"]:
+            problems.append(Problem(r["seq"], "altered",
+                                    "the entry's content does not match its hash"))
+        elif r["prev_hash"] != prev and r["seq"] == expected_seq:
+            problems.append(Problem(r["seq"], "inserted or reordered",
+                                    "the entry does not follow the previous entry's hash"))
+        elif r["prev_hash"] != prev and r["seq"] > expected_seq:
+            pass  # already named as a gap
+        prev, expected_seq, last_seq = r["hash"], r["seq"] + 1, r["seq"]
+    head_seq, head_hash = head(conn, lgcode)
+    if head_seq > last_seq:
+        problems.append(Problem(last_seq + 1, "removed",
+                                f"the chain ends at {last_seq} but its head is at {head_seq}"))
+    elif head_seq and (head_seq, head_hash) != (last_seq, prev):
+        problems.append(Problem(head_seq, "altered", "the chain does not end at its head"))
+    return problems

@@ -1,0 +1,270 @@
+"""JSON API of the registry: /api/v1/municipalities/{lgcode}/... (OpenAPI: /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiban.platform.auth import Permission, Session
+from kiban.web.deps import api_session, idempotent, services
+
+router = APIRouter(prefix="/api/v1/municipalities/{lgcode}", tags=["registry"])
+LgCode = Annotated[str, Path(pattern=r"^\d{6}$", description="地方公共団体コード (6 digits)")]
+Auth = Annotated[Session, Depends(api_session)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddressIn(Strict):
+    town_code: str = Field(description="町字 code from the municipality's master")
+    banchi: str = Field(examples=["1番地2", "3-4"])
+    katagaki: str = ""
+
+
+class ForeignIn(Strict):
+    nationality: str
+    residence_status: str
+    period: str
+    expiry: date
+    card_number: str
+    alias: str = ""
+    category: str = "中長期在留者"
+
+
+class PersonIn(Strict):
+    family_name: str
+    given_name: str = ""
+    family_kana: str
+    given_kana: str
+    birth_date: date
+    sex: Literal["1", "2"]
+    relationship: str = Field(description="続柄: 世帯主, 妻, 子, ...")
+    juminhyo_code: str | None = Field(None, description="carried over from the 転出証明書")
+    my_number: str | None = None
+    former_surname: str = ""
+    honseki: str = ""
+    hittosha: str = ""
+    previous_address: str = ""
+    foreign: ForeignIn | None = None
+
+
+class MoveIn(Strict):
+    origin: Literal["domestic", "abroad"] = "domestic"
+    occurred_on: date = Field(description="異動日 (the day of moving)")
+    notified_on: date
+    address: AddressIn | None = None
+    household_id: str | None = Field(None, description="join this household instead")
+    previous_address: str = ""
+    from_lgcode: str = ""
+    members: list[PersonIn] = Field(min_length=1)
+
+
+class AuthorityEntry(Strict):
+    occurred_on: date
+    reason: str = Field(min_length=1)
+    address: AddressIn | None = None
+    household_id: str | None = None
+    members: list[PersonIn] = Field(min_length=1)
+
+
+class SpecialMoveIn(Strict):
+    transfer_id: str
+    occurred_on: date
+    notified_on: date
+    address: AddressIn | None = None
+    household_id: str | None = None
+    relationship: str | None = None
+
+
+class Relocation(Strict):
+    household_id: str
+    occurred_on: date
+    notified_on: date
+    address: AddressIn
+    member_ids: list[str] | None = None
+    new_head_id: str | None = None
+    remaining_head_id: str | None = None
+    relationships: dict[str, str] | None = None
+
+
+class MoveOut(Strict):
+    resident_ids: list[str] = Field(min_length=1)
+    planned_on: date
+    notified_on: date
+    destination: str
+    dest_lgcode: str | None = None
+    abroad: bool = False
+    remaining_head_id: str | None = None
+
+
+class Birth(Strict):
+    household_id: str
+    notified_on: date
+    child: PersonIn
+
+
+class Death(Strict):
+    resident_id: str
+    occurred_on: date
+    notified_on: date
+    remaining_head_id: str | None = None
+
+
+class Split(Strict):
+    household_id: str
+    member_ids: list[str] = Field(min_length=1)
+    new_head_id: str
+    occurred_on: date
+    notified_on: date
+    remaining_head_id: str | None = None
+    relationships: dict[str, str] | None = None
+
+
+class Merge(Strict):
+    household_id: str
+    other_household_id: str
+    relationships: dict[str, str]
+    occurred_on: date
+    notified_on: date
+
+
+class HeadChange(Strict):
+    household_id: str
+    new_head_id: str
+    relationships: dict[str, str]
+    occurred_on: date
+    notified_on: date
+
+
+class AuthorityRemoval(Strict):
+    resident_ids: list[str] = Field(min_length=1)
+    occurred_on: date
+    reason: str = Field(min_length=1)
+    remaining_head_id: str | None = None
+
+
+class Correction(Strict):
+    resident_id: str
+    updates: dict[str, Any]
+    reason: str = Field(min_length=1)
+
+
+class Cancellation(Strict):
+    event_id: str
+    reason: str = Field(min_length=1)
+
+
+class CertificateRequest(Strict):
+    resident_ids: list[str] = Field(min_length=1)
+    kind: Literal["juminhyo", "joshu"] = "juminhyo"
+    form: Literal["household", "individual"] = "household"
+    head_and_relationship: bool = True
+    honseki: bool = False
+    juminhyo_code: bool = False
+    my_number: bool = False
+
+
+def _change(name: str, model: type[Strict], method: str, summary: str) -> None:
+    async def handler(request: Request, lgcode: LgCode, session: Auth,
+                      body: Annotated[model, Body()]) -> Response:  # type: ignore[valid-type]
+        svc = services(request)
+        data = body.model_dump(mode="python")  # type: ignore[attr-defined]
+        if model is AuthorityEntry:
+            data["authority"] = True
+
+        def run() -> tuple[int, Any]:
+            return 201, getattr(svc.registry, method)(session.staff, lgcode, data)
+
+        return idempotent(request, lgcode, body.model_dump(mode="json"), run)  # type: ignore[attr-defined]
+
+    router.add_api_route(f"/changes/{name}", handler, methods=["POST"], status_code=201,
+                         summary=summary, name=f"change_{name}")
+
+
+for _name, _model, _method, _summary in (
+    ("move-in", MoveIn, "move_in", "転入 (domestic or from abroad) — JR-0401/0402"),
+    ("authority-entry", AuthorityEntry, "move_in", "職権記載 — JR-0411"),
+    ("special-move-in", SpecialMoveIn, "special_move_in", "特例転入 — JR-0403"),
+    ("relocation", Relocation, "relocate", "転居 — JR-0404"),
+    ("move-out", MoveOut, "move_out", "転出 — JR-0405"),
+    ("birth", Birth, "birth", "出生 — JR-0406"),
+    ("death", Death, "death", "死亡 — JR-0407"),
+    ("household-split", Split, "split_household", "世帯分離 — JR-0408"),
+    ("household-merge", Merge, "merge_households", "世帯合併 — JR-0409"),
+    ("head-change", HeadChange, "change_head", "世帯主変更 — JR-0410"),
+    ("authority-removal", AuthorityRemoval, "authority_removal", "職権消除 — JR-0412"),
+    ("correction", Correction, "correct", "職権修正 — JR-0413"),
+    ("cancellation", Cancellation, "cancel", "異動の取消 — JR-0414"),
+):
+    _change(_name, _model, _method, _summary)
+
+
+@router.get("/residents", summary="Search residents — JR-0201")
+def search_residents(
+    request: Request, lgcode: LgCode, session: Auth,
+    name: str | None = None, birth_date: date | None = None, town_code: str | None = None,
+    banchi: str | None = None, juminhyo_code: str | None = None,
+    include_removed: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    return services(request).registry.search(
+        session.staff, lgcode, name=name, birth_date=birth_date, town_code=town_code,
+        banchi=banchi, juminhyo_code=juminhyo_code, include_removed=include_removed,
+        page=page, per_page=per_page)
+
+
+@router.get("/residents/{resident_id}", summary="One resident (除票 included)")
+def get_resident(request: Request, lgcode: LgCode, resident_id: str,
+                 session: Auth) -> dict[str, Any]:
+    return services(request).registry.get(session.staff, lgcode, resident_id)
+
+
+@router.get("/residents/{resident_id}/history", summary="Every change of a resident")
+def resident_history(request: Request, lgcode: LgCode, resident_id: str,
+                     session: Auth) -> list[dict[str, Any]]:
+    return services(request).registry.history(session.staff, lgcode, resident_id)
+
+
+@router.get("/households/{household_id}", summary="A household and its members")
+def get_household(request: Request, lgcode: LgCode, household_id: str,
+                  session: Auth) -> dict[str, Any]:
+    return services(request).registry.household(session.staff, lgcode, household_id)
+
+
+@router.get("/moveout-transfers", summary="Move-out data sent ahead to this municipality")
+def incoming_transfers(request: Request, lgcode: LgCode, session: Auth,
+                       juminhyo_code: str | None = None) -> list[dict[str, Any]]:
+    return services(request).registry.incoming_transfers(session.staff, lgcode, juminhyo_code)
+
+
+@router.post("/certificates", summary="Issue a 住民票の写し or 除票の写し as PDF — JR-0501",
+             response_class=Response,
+             responses={201: {"content": {"application/pdf": {}}}})
+def issue_certificate(request: Request, lgcode: LgCode, session: Auth,
+                      body: CertificateRequest) -> Response:
+    serial, pdf = services(request).registry.issue_certificate(
+        session.staff, lgcode, body.model_dump())
+    return Response(pdf, status_code=201, media_type="application/pdf", headers={
+        "X-Certificate-Serial": serial,
+        "Content-Disposition": f'inline; filename="{serial}.pdf"'})
+
+
+@router.get("/certificates", summary="Issued certificates")
+def list_certificates(request: Request, lgcode: LgCode, session: Auth) -> list[dict[str, Any]]:
+    return services(request).registry.certificates(session.staff, lgcode)
+
+
+@router.get("/dashboard", summary="Counts and population pyramid")
+def dashboard(request: Request, lgcode: LgCode, session: Auth) -> dict[str, Any]:
+    return services(request).registry.dashboard(session.staff, lgcode)
+
+
+@router.get("/ledger/verify", summary="Verify the municipality's ledger")
+def verify_ledger(request: Request, lgcode: LgCode, session: Auth) -> dict[str, Any]:
+    session.staff.require(Permission.LEDGER_AUDIT, lgcode)
+    return services(request).registry.verify_ledger(lgcode)

@@ -1,0 +1,995 @@
+"""Registry use cases. Each opens one unit of work for its municipality, loads, applies the
+model's rules, writes, and records the change event and its ledger entry in the same
+transaction: a refused change leaves nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from kiban.core.checkdigits import is_valid_lgcode, with_check_digit
+from kiban.core.clock import Clock, today_jst
+from kiban.core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    ValidationFailed,
+)
+from kiban.core.text import fold_kana, fold_kanji, is_kana_reading
+from kiban.platform import ledger
+from kiban.platform.auth import Permission, StaffMember
+from kiban.platform.db import Database, switch_tenant
+from kiban.platform.tenants import Municipalities
+from kiban.documents import juminhyo
+from kiban.registry import store
+from kiban.registry.model import (
+    HEAD,
+    RELATIONSHIPS,
+    Address,
+    ChangeKind,
+    Household,
+    Resident,
+    Status,
+    build_resident,
+    check_dates,
+    check_special_move_in,
+    correct,
+    ensure_changeable,
+    ensure_one_head,
+    household_from_snapshot,
+    is_late_notice,
+    parse_address,
+    remove,
+    require,
+    resident_from_snapshot,
+    snapshot,
+    validate_address,
+    validate_person,
+)
+
+DATE_FIELDS = ("birth_date", "occurred_on", "notified_on", "planned_on", "expiry")
+
+
+def parse_dates(data: Any, prefix: str = "") -> list[FieldError]:
+    """Turns ISO strings into dates in place (the CLI and JSON lines send strings)."""
+    errors: list[FieldError] = []
+    if isinstance(data, dict):
+        for key, value in list(data.items()):
+            if key in DATE_FIELDS and isinstance(value, str):
+                try:
+                    data[key] = date.fromisoformat(value)
+                except ValueError:
+                    errors.append(FieldError(prefix + key, "日付は YYYY-MM-DD で入力してください。",
+                                             f"{key} must be a date (YYYY-MM-DD)."))
+            elif isinstance(value, dict | list):
+                errors += parse_dates(value, f"{prefix}{key}.")
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            errors += parse_dates(item, f"{prefix[:-1]}[{i}].")
+    return errors
+
+
+def _need(data: dict[str, Any], name: str, kind: type, ja: str) -> list[FieldError]:
+    if not isinstance(data.get(name), kind):
+        return [FieldError(name, f"{ja}を入力してください。", f"{name} is required.")]
+    return []
+
+
+def _unchanged_since(row: Resident | Household, after: dict[str, Any]) -> bool:
+    """True when the row still reads as the change left it (versions aside: cancelling a
+    later change restores content under a new version)."""
+    current = snapshot(row)
+    current.pop("version")
+    return current == {k: v for k, v in after.items() if k != "version"}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Registry:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def today(self) -> date:
+        return today_jst(self.clock)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def view(self, conn: Connection, r: Resident, actor: StaffMember,
+             towns: dict[str, str] | None = None) -> dict[str, Any]:
+        """A resident as the API and pages show it; the 個人番号 only to roles that may see it."""
+        hh = store.get_household(conn, r.lgcode, r.household_id)
+        towns = towns if towns is not None else store.town_names(conn, r.lgcode)
+        data = snapshot(r)
+        if not actor.can(Permission.MY_NUMBER_READ):
+            data.pop("my_number", None)
+        data["full_name"] = r.full_name
+        data["full_kana"] = r.full_kana
+        data["age"] = r.age_on(self.today())
+        data["address"] = self.address_view(hh.address, towns) if hh else None
+        data["late_flags"] = []
+        return data
+
+    @staticmethod
+    def address_view(address: Address, towns: dict[str, str]) -> dict[str, str]:
+        town = towns.get(address.town_code, "")
+        text = f"{town}{address.banchi}" + (f" {address.katagaki}" if address.katagaki else "")
+        return {"town_code": address.town_code, "town": town, "banchi": address.banchi,
+                "katagaki": address.katagaki, "text": text}
+
+    def get(self, actor: StaffMember, lgcode: str, resident_id: str) -> dict[str, Any]:
+        actor.require(Permission.REGISTRY_READ, lgcode)
+        with self.db.tenant(lgcode) as conn:
+            r = store.get_resident(conn, lgcode, resident_id)
+            if r is None or r.status is Status.VOID:
+                raise NotFound("住民が見つかりません。", "Resident not found.")
+            return self.view(conn, r, actor)
+
+    def household(self, actor: StaffMember, lgcode: str, household_id: str) -> dict[str, Any]:
+        actor.require(Permission.REGISTRY_READ, lgcode)
+        with self.db.tenant(lgcode) as conn:
+            hh = store.get_household(conn, lgcode, household_id)
+            if hh is None or hh.status is Status.VOID:
+                raise NotFound("世帯が見つかりません。", "Household not found.")
+            towns = store.town_names(conn, lgcode)
+            return {"id": hh.id, "head_id": hh.head_id, "status": hh.status.value,
+                    "address": self.address_view(hh.address, towns),
+                    "members": [self.view(conn, m, actor, towns)
+                                for m in store.members(conn, lgcode, hh.id)]}
+
+    def history(self, actor: StaffMember, lgcode: str, resident_id: str) -> list[dict[str, Any]]:
+        """Every change that touched the resident, oldest first (JR-0418)."""
+        actor.require(Permission.REGISTRY_READ, lgcode)
+        with self.db.tenant(lgcode) as conn:
+            if store.get_resident(conn, lgcode, resident_id) is None:
+                raise NotFound("住民が見つかりません。", "Resident not found.")
+            return [self.event_view(e, actor) for e in store.events_for(conn, lgcode, resident_id)]
+
+    @staticmethod
+    def event_view(e: dict[str, Any], actor: StaffMember) -> dict[str, Any]:
+        def scrub(rows: dict[str, Any]) -> dict[str, Any]:
+            if actor.can(Permission.MY_NUMBER_READ):
+                return rows
+            return {k: ({**v, "my_number": None} if isinstance(v, dict) and "my_number" in v
+                        else v) for k, v in rows.items()}
+
+        return {"id": e["id"], "kind": e["kind"], "occurred_on": e["occurred_on"].isoformat(),
+                "notified_on": e["notified_on"].isoformat() if e["notified_on"] else None,
+                "late_notice": e["late_notice"], "detail": e["detail"],
+                "before": scrub(e["before"].get("residents", {})),
+                "after": scrub(e["after"].get("residents", {})),
+                "recorded_at": e["recorded_at"].isoformat(), "actor": e["actor"],
+                "cancels": e["cancels"], "cancelled_by": e["cancelled_by"]}
+
+    def search(self, actor: StaffMember, lgcode: str, *, name: str | None = None,
+               birth_date: date | None = None, town_code: str | None = None,
+               banchi: str | None = None, juminhyo_code: str | None = None,
+               include_removed: bool = False, page: int = 1, per_page: int = 20
+               ) -> dict[str, Any]:
+        """JR-0201: by name in kanji or kana (normalised, prefix of family or given name),
+        date of birth, address, 住民票コード; paginated."""
+        actor.require(Permission.REGISTRY_READ, lgcode)
+        errors = []
+        if page < 1:
+            errors.append(FieldError("page", "ページ番号が不正です。", "page must be >= 1."))
+        if not 1 <= per_page <= 100:
+            errors.append(FieldError("per_page", "件数は1〜100です。", "per_page is 1..100."))
+        name = (name or "").strip()
+        if not any([name, birth_date, town_code, banchi, juminhyo_code]):
+            errors.append(FieldError("name", "検索条件を1つ以上入力してください。",
+                                     "Give at least one search condition."))
+        require(errors)
+        kana_key = fold_kana(name) if name and is_kana_reading(name) else None
+        kanji_key = fold_kanji(name) if name and not kana_key else None
+        statuses = [Status.ACTIVE.value] + ([Status.REMOVED.value] if include_removed else [])
+        with self.db.tenant(lgcode) as conn:
+            rows, total = store.search(
+                conn, lgcode, kana_key=kana_key, kanji_key=kanji_key, birth_date=birth_date,
+                town_code=town_code, banchi=banchi, juminhyo_code=juminhyo_code,
+                statuses=statuses, limit=per_page, offset=(page - 1) * per_page)
+            towns = store.town_names(conn, lgcode)
+            return {"total": total, "page": page, "per_page": per_page,
+                    "items": [self.view(conn, r, actor, towns) for r in rows]}
+
+    # --- writing a change -------------------------------------------------------------------
+
+    def _commit(self, conn: Connection, lgcode: str, actor: StaffMember, kind: ChangeKind,
+                occurred_on: date, notified_on: date | None, *,
+                created: list[Resident] | None = None,
+                updated: list[tuple[Resident, Resident]] | None = None,
+                created_hh: list[Household] | None = None,
+                updated_hh: list[tuple[Household, Household]] | None = None,
+                detail: dict[str, Any] | None = None,
+                cancels: str | None = None) -> dict[str, Any]:
+        created, updated = created or [], updated or []
+        created_hh, updated_hh = created_hh or [], updated_hh or []
+        store.insert_households(conn, created_hh)
+        store.insert_residents(conn, created)
+        for old, new in updated:
+            if not store.save_resident(conn, new, old.version):
+                raise Conflict("他の処理で更新されました。やり直してください。",
+                               "The record changed meanwhile; try again.")
+        for old_h, new_h in updated_hh:
+            if not store.save_household(conn, new_h, old_h.version):
+                raise Conflict("他の処理で更新されました。やり直してください。",
+                               "The household changed meanwhile; try again.")
+        touched = {h.id for h in created_hh} | {n.id for _, n in updated_hh}
+        touched |= {r.household_id for r in created} | {n.household_id for _, n in updated}
+        touched |= {o.household_id for o, _ in updated}
+        self._check_households(conn, lgcode, touched)
+        late = kind.value in {k.value for k in (ChangeKind.MOVE_IN, ChangeKind.RELOCATION,
+                                                ChangeKind.MOVE_IN_FROM_ABROAD,
+                                                ChangeKind.BIRTH, ChangeKind.DEATH)} and \
+            is_late_notice(occurred_on, notified_on)
+        event_id = new_id()
+        before = {"residents": {o.id: snapshot(o) for o, _ in updated},
+                  "households": {o.id: snapshot(o) for o, _ in updated_hh}}
+        after = {"residents": {**{r.id: snapshot(r) for r in created},
+                               **{n.id: snapshot(n) for _, n in updated}},
+                 "households": {**{h.id: snapshot(h) for h in created_hh},
+                                **{n.id: snapshot(n) for _, n in updated_hh}}}
+        content = {"id": event_id, "kind": kind.value, "occurred_on": occurred_on.isoformat(),
+                   "notified_on": notified_on.isoformat() if notified_on else None,
+                   "late_notice": late, "detail": detail or {}, "before": before,
+                   "after": after, "cancels": cancels}
+        at = self.clock.now()
+        seq = ledger.append(conn, lgcode, f"registry.{kind.value}", event_id,
+                            {"event": event_id, "digest": ledger.digest(content)}, actor.id, at)
+        store.insert_event(conn, {
+            "lgcode": lgcode, "id": event_id, "kind": kind.value, "occurred_on": occurred_on,
+            "notified_on": notified_on, "late_notice": late, "detail": detail or {},
+            "before": before, "after": after, "actor": actor.id, "recorded_at": at,
+            "cancels": cancels, "cancelled_by": None, "ledger_seq": seq,
+        }, list(after["residents"]))
+        return {"event_id": event_id, "kind": kind.value, "late_notice": late,
+                "resident_ids": list(after["residents"]),
+                "household_ids": list(after["households"]), "detail": detail or {}}
+
+    @staticmethod
+    def _check_households(conn: Connection, lgcode: str, ids: set[str]) -> None:
+        for household_id in ids:
+            hh = store.get_household(conn, lgcode, household_id)
+            if hh is None:
+                continue
+            members = store.members(conn, lgcode, household_id)
+            if hh.status is Status.ACTIVE:
+                ensure_one_head(hh, members)
+            elif members:
+                raise RuleViolation("消除された世帯に住民がいます。",
+                                    "A removed household still has residents.")
+
+    def _new_code(self, conn: Connection, lgcode: str) -> str:
+        """A fresh 住民票コード (check digit included), unused in this municipality."""
+        while True:
+            code = with_check_digit(f"{secrets.randbelow(10**10):010d}", "juminhyo")
+            if not store.juminhyo_code_taken(conn, lgcode, code):
+                return code
+
+    def _load(self, conn: Connection, lgcode: str, resident_id: Any,
+              kind: ChangeKind, field: str = "resident_id") -> Resident:
+        r = store.get_resident(conn, lgcode, str(resident_id))
+        if r is None:
+            raise ValidationFailed([FieldError(field, "住民が見つかりません。",
+                                               f"{field}: no such resident.")])
+        ensure_changeable(r, kind)
+        return r
+
+    def _load_household(self, conn: Connection, lgcode: str, household_id: Any,
+                        field: str = "household_id") -> Household:
+        hh = store.get_household(conn, lgcode, str(household_id))
+        if hh is None or hh.status is not Status.ACTIVE:
+            raise ValidationFailed([FieldError(field, "世帯が見つかりません。",
+                                               f"{field}: no such active household.")])
+        return hh
+
+    def _dates(self, data: dict[str, Any], *, notified: bool = True) -> tuple[date, date | None]:
+        errors = parse_dates(data)
+        errors += _need(data, "occurred_on", date, "異動日")
+        if notified:
+            errors += _need(data, "notified_on", date, "届出日")
+        require(errors)
+        occurred_on = data["occurred_on"]
+        notified_on = data.get("notified_on") if notified else None
+        check_dates(occurred_on, notified_on, self.today())
+        return occurred_on, notified_on
+
+    # --- additions --------------------------------------------------------------------------
+
+    def move_in(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """転入 from another municipality or from abroad (JR-0401, JR-0402); with
+        `authority` set, a 職権記載 (JR-0411)."""
+        authority = bool(data.get("authority"))
+        actor.require(Permission.REGISTRY_AUTHORITY if authority else Permission.REGISTRY_NOTIFY,
+                      lgcode)
+        origin = data.get("origin", "domestic")
+        if authority:
+            kind = ChangeKind.AUTHORITY_ENTRY
+        elif origin == "abroad":
+            kind = ChangeKind.MOVE_IN_FROM_ABROAD
+        elif origin == "domestic":
+            kind = ChangeKind.MOVE_IN
+        else:
+            raise ValidationFailed([FieldError("origin", "転入元は domestic か abroad です。",
+                                               "origin must be 'domestic' or 'abroad'.")])
+        occurred_on, notified_on = self._dates(data, notified=not authority)
+        if authority and not str(data.get("reason") or "").strip():
+            raise ValidationFailed([FieldError("reason", "職権記載の理由を入力してください。",
+                                               "reason is required for an entry by authority.")])
+        members = data.get("members")
+        errors = parse_dates(members or [], "members.")
+        if not isinstance(members, list) or not members:
+            errors.append(FieldError("members", "転入者を1人以上入力してください。",
+                                     "members must list at least one person."))
+            require(errors)
+        today = self.today()
+        for i, m in enumerate(members):
+            if not isinstance(m, dict):
+                errors.append(FieldError(f"members[{i}]", "転入者の項目が不正です。",
+                                         "member must be an object."))
+                continue
+            errors += validate_person(m, today, f"members[{i}].")
+            if m.get("relationship") not in RELATIONSHIPS:
+                errors.append(FieldError(f"members[{i}].relationship", "続柄を選んでください。",
+                                         "relationship is required."))
+            code = m.get("juminhyo_code")
+            if code and not (isinstance(code, str) and len(code) == 11 and
+                             with_check_digit(code[:10], "juminhyo") == code):
+                errors.append(FieldError(f"members[{i}].juminhyo_code",
+                                         "住民票コードが不正です(検査数字)。",
+                                         "juminhyo_code has a wrong check digit."))
+        if kind is ChangeKind.MOVE_IN and not str(data.get("previous_address") or "").strip():
+            errors.append(FieldError("previous_address", "前住所を入力してください。",
+                                     "previous_address is required for a domestic move-in."))
+        require(errors)
+        with self.db.tenant(lgcode) as conn:
+            towns = Municipalities.towns_in(conn, lgcode)
+            joining = data.get("household_id")
+            created_hh: list[Household] = []
+            updated_hh: list[tuple[Household, Household]] = []
+            if joining:
+                hh = self._load_household(conn, lgcode, joining)
+                if any(m["relationship"] == HEAD for m in members):
+                    raise ValidationFailed([FieldError(
+                        "members", "既存の世帯に入る場合、世帯主は入力できません。",
+                        "A person joining a household cannot be its head.")])
+                household_id = hh.id
+            else:
+                require(validate_address(data.get("address"), towns))
+                heads = [m for m in members if m["relationship"] == HEAD]
+                if len(heads) != 1:
+                    raise ValidationFailed([FieldError(
+                        "members", "新しい世帯には世帯主が1人必要です。",
+                        "A new household needs exactly one head.")])
+                household_id = new_id()
+            created = []
+            for m in members:
+                code = m.get("juminhyo_code") or self._new_code(conn, lgcode)
+                if store.juminhyo_code_taken(conn, lgcode, code):
+                    raise Conflict("この住民票コードは既に登録されています。",
+                                   "This 住民票コード is already registered.",
+                                   field="juminhyo_code")
+                created.append(build_resident(
+                    {**m, "previous_address": m.get("previous_address")
+                     or data.get("previous_address", "")},
+                    id=new_id(), lgcode=lgcode, juminhyo_code=code,
+                    household_id=household_id, relationship=m["relationship"],
+                    resident_since=occurred_on, notified_on=notified_on))
+            if not joining:
+                head = next(r for r in created if r.relationship == HEAD)
+                created_hh.append(Household(id=household_id, lgcode=lgcode,
+                                            address=parse_address(data["address"]),
+                                            head_id=head.id))
+            detail = {"origin": origin, "reason": data.get("reason", ""),
+                      "from_lgcode": data.get("from_lgcode", "")}
+            return self._commit(conn, lgcode, actor, kind, occurred_on, notified_on,
+                                created=created, created_hh=created_hh, updated_hh=updated_hh,
+                                detail=detail)
+
+    def birth(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """出生 (JR-0406): the child joins a household; the change date is the birth date."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        errors = parse_dates(data)
+        child = data.get("child")
+        if not isinstance(child, dict):
+            raise ValidationFailed([FieldError("child", "子の項目を入力してください。",
+                                               "child is required.")])
+        errors += parse_dates(child, "child.")
+        errors += validate_person(child, self.today(), "child.")
+        errors += _need(data, "notified_on", date, "届出日")
+        require(errors)
+        born = child["birth_date"]
+        notified_on = data["notified_on"]
+        check_dates(born, notified_on, self.today())
+        relationship = child.get("relationship") or "子"
+        if relationship == HEAD:
+            raise ValidationFailed([FieldError("child.relationship", "出生児は世帯主になれません。",
+                                               "A newborn cannot head a household.")])
+        with self.db.tenant(lgcode) as conn:
+            hh = self._load_household(conn, lgcode, data.get("household_id"))
+            r = build_resident(child, id=new_id(), lgcode=lgcode,
+                               juminhyo_code=self._new_code(conn, lgcode), household_id=hh.id,
+                               relationship=relationship, resident_since=born,
+                               notified_on=notified_on)
+            return self._commit(conn, lgcode, actor, ChangeKind.BIRTH, born, notified_on,
+                                created=[r])
+
+    def special_move_in(self, actor: StaffMember, lgcode: str,
+                        data: dict[str, Any]) -> dict[str, Any]:
+        """特例転入 (JR-0403): from the move-out data the departure municipality sent ahead;
+        the departure's record then takes the earlier of the planned and the move-in date."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        assert notified_on is not None
+        with self.db.tenant(lgcode) as conn:
+            transfer = store.get_transfer(conn, str(data.get("transfer_id")), lgcode)
+            if transfer is None or transfer["moved_in_on"] is not None:
+                raise ValidationFailed([FieldError(
+                    "transfer_id", "転出証明書情報が見つからないか、使用済みです。",
+                    "No unused move-out data with this id was sent to this municipality.")])
+            check_special_move_in(transfer["planned_on"], occurred_on, notified_on)
+            person = dict(transfer["data"])
+            parse_dates(person)
+            towns = Municipalities.towns_in(conn, lgcode)
+            joining = data.get("household_id")
+            created_hh = []
+            if joining:
+                household_id = self._load_household(conn, lgcode, joining).id
+                relationship = data.get("relationship")
+                if relationship not in RELATIONSHIPS or relationship == HEAD:
+                    raise ValidationFailed([FieldError("relationship", "続柄を選んでください。",
+                                                       "relationship is required.")])
+            else:
+                require(validate_address(data.get("address"), towns))
+                household_id, relationship = new_id(), HEAD
+            if store.juminhyo_code_taken(conn, lgcode, transfer["juminhyo_code"]):
+                raise Conflict("この住民票コードは既に登録されています。",
+                               "This 住民票コード is already registered.")
+            r = build_resident(person, id=new_id(), lgcode=lgcode,
+                               juminhyo_code=transfer["juminhyo_code"],
+                               household_id=household_id, relationship=relationship,
+                               resident_since=occurred_on, notified_on=notified_on)
+            if not joining:
+                created_hh.append(Household(household_id, lgcode,
+                                            parse_address(data["address"]), r.id))
+            result = self._commit(conn, lgcode, actor, ChangeKind.SPECIAL_MOVE_IN, occurred_on,
+                                  notified_on, created=[r], created_hh=created_hh,
+                                  detail={"transfer_id": transfer["id"],
+                                          "from_lgcode": transfer["lgcode"]})
+            self._notify_departure(conn, transfer, occurred_on, lgcode)
+            return result
+
+    def _notify_departure(self, conn: Connection, transfer: dict[str, Any], moved_in_on: date,
+                          back_to: str) -> None:
+        """転入通知: the departure municipality's record takes the earlier date."""
+        departure = transfer["lgcode"]
+        switch_tenant(conn, departure)
+        store.mark_transfer_used(conn, transfer, moved_in_on)
+        r = store.get_resident(conn, departure, transfer["resident_id"])
+        if r is not None and r.removed_on and moved_in_on < r.removed_on:
+            new = replace(r, removed_on=moved_in_on, version=r.version + 1)
+            store.save_resident(conn, new, r.version)
+        ledger.append(conn, departure, "registry.move_in_notice", transfer["id"],
+                      {"transfer": transfer["id"], "to": back_to,
+                       "moved_in_on": moved_in_on.isoformat()}, "system", self.clock.now())
+        switch_tenant(conn, back_to)
+
+    # --- moves and household changes ---------------------------------------------------------
+
+    def relocate(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """転居 (JR-0404): a whole household, or some members forming a new household at the
+        new address (`new_head_id`; `remaining_head_id` when the head leaves)."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        with self.db.tenant(lgcode) as conn:
+            towns = Municipalities.towns_in(conn, lgcode)
+            require(validate_address(data.get("address"), towns))
+            address = parse_address(data["address"])
+            hh = self._load_household(conn, lgcode, data.get("household_id"))
+            current = store.members(conn, lgcode, hh.id)
+            movers = self._movers(current, data.get("member_ids"))
+            if address == hh.address:
+                raise RuleViolation("新しい住所が現住所と同じです。",
+                                    "The new address is the current address.", field="address")
+            if len(movers) == len(current):
+                new_hh = replace(hh, address=address, version=hh.version + 1)
+                updated = [(m, replace(m, address_since=occurred_on, notified_on=notified_on,
+                                       version=m.version + 1)) for m in movers]
+                return self._commit(conn, lgcode, actor, ChangeKind.RELOCATION, occurred_on,
+                                    notified_on, updated=updated, updated_hh=[(hh, new_hh)])
+            return self._split(conn, lgcode, actor, ChangeKind.RELOCATION, hh, current, movers,
+                               data, address, occurred_on, notified_on)
+
+    @staticmethod
+    def _movers(current: list[Resident], ids: Any) -> list[Resident]:
+        if ids is None:
+            return current
+        by_id = {m.id: m for m in current}
+        if not isinstance(ids, list) or not ids or any(i not in by_id for i in ids):
+            raise ValidationFailed([FieldError("member_ids", "世帯員の指定が不正です。",
+                                               "member_ids must name members of the household.")])
+        return [by_id[i] for i in dict.fromkeys(ids)]
+
+    def _split(self, conn: Connection, lgcode: str, actor: StaffMember, kind: ChangeKind,
+               hh: Household, current: list[Resident], movers: list[Resident],
+               data: dict[str, Any], address: Address, occurred_on: date,
+               notified_on: date | None) -> dict[str, Any]:
+        mover_ids = {m.id for m in movers}
+        new_head_id = data.get("new_head_id")
+        if new_head_id not in mover_ids:
+            raise ValidationFailed([FieldError("new_head_id", "新しい世帯の世帯主を選んでください。",
+                                               "new_head_id must be one of the moving members.")])
+        stayers = [m for m in current if m.id not in mover_ids]
+        remaining_head = hh.head_id
+        if hh.head_id in mover_ids:
+            remaining_head = data.get("remaining_head_id")
+            if remaining_head not in {m.id for m in stayers}:
+                raise ValidationFailed([FieldError(
+                    "remaining_head_id", "残る世帯の世帯主を選んでください。",
+                    "remaining_head_id must be one of the members who stay.")])
+        relationships = data.get("relationships") or {}
+        new_hh = Household(new_id(), lgcode, address, str(new_head_id))
+        updated = []
+        for m in movers:
+            rel = HEAD if m.id == new_head_id else relationships.get(m.id, m.relationship)
+            if rel not in RELATIONSHIPS or (rel == HEAD and m.id != new_head_id):
+                raise ValidationFailed([FieldError(f"relationships.{m.id}", "続柄が不正です。",
+                                                   "relationship is not allowed.")])
+            moved = address != hh.address
+            updated.append((m, replace(
+                m, household_id=new_hh.id, relationship=rel, version=m.version + 1,
+                address_since=occurred_on if moved else m.address_since,
+                notified_on=notified_on if moved else m.notified_on)))
+        for m in stayers:
+            if m.id == remaining_head and m.relationship != HEAD:
+                updated.append((m, replace(m, relationship=HEAD, version=m.version + 1)))
+        updated_hh = []
+        if remaining_head != hh.head_id:
+            updated_hh.append((hh, replace(hh, head_id=str(remaining_head),
+                                           version=hh.version + 1)))
+        return self._commit(conn, lgcode, actor, kind, occurred_on, notified_on,
+                            updated=updated, created_hh=[new_hh], updated_hh=updated_hh,
+                            detail={"from_household": hh.id, "to_household": new_hh.id})
+
+    def split_household(self, actor: StaffMember, lgcode: str,
+                        data: dict[str, Any]) -> dict[str, Any]:
+        """世帯分離 (JR-0408): members form a new household at the same address."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        with self.db.tenant(lgcode) as conn:
+            hh = self._load_household(conn, lgcode, data.get("household_id"))
+            current = store.members(conn, lgcode, hh.id)
+            movers = self._movers(current, data.get("member_ids"))
+            if len(movers) == len(current):
+                raise ValidationFailed([FieldError("member_ids", "全員を分離することはできません。",
+                                                   "A split must leave someone behind.")])
+            return self._split(conn, lgcode, actor, ChangeKind.HOUSEHOLD_SPLIT, hh, current,
+                               movers, data, hh.address, occurred_on, notified_on)
+
+    def merge_households(self, actor: StaffMember, lgcode: str,
+                         data: dict[str, Any]) -> dict[str, Any]:
+        """世帯合併 (JR-0409): every member of `other_household_id` joins `household_id`;
+        `relationships` gives each incoming member's relationship to the remaining head."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        relationships = data.get("relationships")
+        if not isinstance(relationships, dict):
+            raise ValidationFailed([FieldError("relationships", "続柄を入力してください。",
+                                               "relationships is required.")])
+        with self.db.tenant(lgcode) as conn:
+            hh = self._load_household(conn, lgcode, data.get("household_id"))
+            other = self._load_household(conn, lgcode, data.get("other_household_id"),
+                                         "other_household_id")
+            if other.id == hh.id:
+                raise ValidationFailed([FieldError("other_household_id", "同じ世帯です。",
+                                                   "Cannot merge a household into itself.")])
+            incoming = store.members(conn, lgcode, other.id)
+            updated = []
+            for m in incoming:
+                rel = relationships.get(m.id)
+                if rel not in RELATIONSHIPS or rel == HEAD:
+                    raise ValidationFailed([FieldError(
+                        f"relationships.{m.id}", "世帯主との続柄を入力してください。",
+                        "Each incoming member needs a relationship to the head.")])
+                moved = other.address != hh.address
+                updated.append((m, replace(
+                    m, household_id=hh.id, relationship=rel, version=m.version + 1,
+                    address_since=occurred_on if moved else m.address_since)))
+            closed = replace(other, status=Status.REMOVED, version=other.version + 1)
+            return self._commit(conn, lgcode, actor, ChangeKind.HOUSEHOLD_MERGE, occurred_on,
+                                notified_on, updated=updated, updated_hh=[(other, closed)],
+                                detail={"into": hh.id, "closed": other.id})
+
+    def change_head(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """世帯主変更 (JR-0410). `relationships` re-states members' relationships to the new
+        head; the former head's is required."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        relationships = data.get("relationships") or {}
+        with self.db.tenant(lgcode) as conn:
+            hh = self._load_household(conn, lgcode, data.get("household_id"))
+            current = {m.id: m for m in store.members(conn, lgcode, hh.id)}
+            new_head = data.get("new_head_id")
+            if new_head not in current or new_head == hh.head_id:
+                raise ValidationFailed([FieldError("new_head_id", "新しい世帯主を選んでください。",
+                                                   "new_head_id must be another member.")])
+            if relationships.get(hh.head_id) in (None, HEAD):
+                raise ValidationFailed([FieldError(
+                    f"relationships.{hh.head_id}", "前世帯主の続柄を入力してください。",
+                    "Give the former head's relationship to the new head.")])
+            updated = []
+            for m in current.values():
+                rel = HEAD if m.id == new_head else relationships.get(m.id, m.relationship)
+                if rel not in RELATIONSHIPS or (rel == HEAD and m.id != new_head):
+                    raise ValidationFailed([FieldError(f"relationships.{m.id}", "続柄が不正です。",
+                                                       "relationship is not allowed.")])
+                if rel != m.relationship:
+                    updated.append((m, replace(m, relationship=rel, version=m.version + 1)))
+            new_hh = replace(hh, head_id=str(new_head), version=hh.version + 1)
+            return self._commit(conn, lgcode, actor, ChangeKind.HEAD_CHANGE, occurred_on,
+                                notified_on, updated=updated, updated_hh=[(hh, new_hh)])
+
+    # --- removals ---------------------------------------------------------------------------
+
+    def _remove(self, conn: Connection, lgcode: str, hh_members: dict[str, list[Resident]],
+                leaving: list[Resident], on: date, reason: str,
+                remaining_heads: dict[str, Any]) -> tuple[list[tuple[Resident, Resident]],
+                                                          list[tuple[Household, Household]]]:
+        leaving_ids = {r.id for r in leaving}
+        updated = [(r, remove(r, on, reason)) for r in leaving]
+        updated_hh = []
+        for household_id, current in hh_members.items():
+            hh = self._load_household(conn, lgcode, household_id)
+            stayers = [m for m in current if m.id not in leaving_ids]
+            if not stayers:
+                updated_hh.append((hh, replace(hh, status=Status.REMOVED,
+                                               version=hh.version + 1)))
+            elif hh.head_id in leaving_ids:
+                new_head = remaining_heads.get(household_id)
+                if new_head not in {m.id for m in stayers}:
+                    raise ValidationFailed([FieldError(
+                        "remaining_head_id", "残る世帯の新しい世帯主を選んでください。",
+                        "The head leaves: name the new head among those who stay.")])
+                heir = next(m for m in stayers if m.id == new_head)
+                updated.append((heir, replace(heir, relationship=HEAD,
+                                              version=heir.version + 1)))
+                updated_hh.append((hh, replace(hh, head_id=heir.id, version=hh.version + 1)))
+        return updated, updated_hh
+
+    def _leaving(self, conn: Connection, lgcode: str, ids: Any, kind: ChangeKind
+                 ) -> tuple[list[Resident], dict[str, list[Resident]]]:
+        if not isinstance(ids, list) or not ids:
+            raise ValidationFailed([FieldError("resident_ids", "対象の住民を選んでください。",
+                                               "resident_ids is required.")])
+        leaving = [self._load(conn, lgcode, i, kind, "resident_ids") for i in dict.fromkeys(ids)]
+        households = {r.household_id: store.members(conn, lgcode, r.household_id)
+                      for r in leaving}
+        return leaving, households
+
+    def move_out(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """転出 (JR-0405): removes the records as of the planned date and produces the move-out
+        certificate data (転出証明書情報); sent ahead when the destination is on Kiban."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        errors = parse_dates(data)
+        errors += _need(data, "planned_on", date, "転出予定日")
+        errors += _need(data, "notified_on", date, "届出日")
+        if not str(data.get("destination") or "").strip():
+            errors.append(FieldError("destination", "転出先を入力してください。",
+                                     "destination is required."))
+        dest = data.get("dest_lgcode")
+        if dest and not (isinstance(dest, str) and is_valid_lgcode(dest)):
+            errors.append(FieldError("dest_lgcode", "転出先の地方公共団体コードが不正です。",
+                                     "dest_lgcode is not a valid 地方公共団体コード."))
+        if dest == lgcode:
+            errors.append(FieldError("dest_lgcode", "同じ市区町村内の移動は転居です。",
+                                     "A move within the municipality is a relocation."))
+        require(errors)
+        planned, notified = data["planned_on"], data["notified_on"]
+        today = self.today()
+        if notified > today:
+            raise RuleViolation("届出日が未来の日付です。", "The notice date is in the future.",
+                                field="notified_on")
+        if planned > today + timedelta(days=30):
+            raise RuleViolation("転出予定日が先すぎます(30日以内)。",
+                                "The planned date must be within 30 days.", field="planned_on")
+        abroad = bool(data.get("abroad"))
+        with self.db.tenant(lgcode) as conn:
+            leaving, households = self._leaving(conn, lgcode, data.get("resident_ids"),
+                                                ChangeKind.MOVE_OUT)
+            remaining = {r.household_id: data.get("remaining_head_id") for r in leaving}
+            updated, updated_hh = self._remove(conn, lgcode, households, leaving, planned,
+                                               "国外転出" if abroad else "転出", remaining)
+            towns = store.town_names(conn, lgcode)
+            certificates = []
+            for r in leaving:
+                hh = store.get_household(conn, lgcode, r.household_id)
+                cert = self._moveout_data(r, hh, towns, data, planned)
+                certificates.append(cert)
+            result = self._commit(conn, lgcode, actor, ChangeKind.MOVE_OUT, planned, notified,
+                                  updated=updated, updated_hh=updated_hh,
+                                  detail={"destination": data["destination"], "abroad": abroad,
+                                          "dest_lgcode": dest or "",
+                                          "late": is_late_notice(planned, notified)})
+            transfers = []
+            if dest and not abroad:
+                for r, cert in zip(leaving, certificates, strict=True):
+                    transfer_id = new_id()
+                    store.insert_transfer(conn, {
+                        "lgcode": lgcode, "id": transfer_id, "dest_lgcode": dest,
+                        "resident_id": r.id, "juminhyo_code": r.juminhyo_code,
+                        "data": cert["person"], "planned_on": planned, "moved_in_on": None})
+                    transfers.append(transfer_id)
+            result["moveout_certificates"] = certificates
+            result["transfer_ids"] = transfers
+            return result
+
+    @staticmethod
+    def _moveout_data(r: Resident, hh: Household | None, towns: dict[str, str],
+                      data: dict[str, Any], planned: date) -> dict[str, Any]:
+        person = {k: v for k, v in snapshot(r).items() if k in {
+            "family_name", "given_name", "family_kana", "given_kana", "birth_date", "sex",
+            "my_number", "former_surname", "honseki", "hittosha", "foreign"}}
+        address = Registry.address_view(hh.address, towns)["text"] if hh else ""
+        person["previous_address"] = address
+        return {"juminhyo_code": r.juminhyo_code, "person": person,
+                "address": address, "relationship": r.relationship,
+                "planned_on": planned.isoformat(), "destination": data["destination"]}
+
+    def death(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """死亡 (JR-0407). `remaining_head_id` names the new head when the head dies."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        occurred_on, notified_on = self._dates(data)
+        with self.db.tenant(lgcode) as conn:
+            leaving, households = self._leaving(conn, lgcode, [data.get("resident_id")],
+                                                ChangeKind.DEATH)
+            remaining = {leaving[0].household_id: data.get("remaining_head_id")}
+            updated, updated_hh = self._remove(conn, lgcode, households, leaving, occurred_on,
+                                               "死亡", remaining)
+            return self._commit(conn, lgcode, actor, ChangeKind.DEATH, occurred_on, notified_on,
+                                updated=updated, updated_hh=updated_hh)
+
+    def authority_removal(self, actor: StaffMember, lgcode: str,
+                          data: dict[str, Any]) -> dict[str, Any]:
+        """職権消除 (JR-0412), for instance after a residence survey (実態調査)."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        occurred_on, _ = self._dates(data, notified=False)
+        reason = str(data.get("reason") or "").strip()
+        if not reason:
+            raise ValidationFailed([FieldError("reason", "職権消除の理由を入力してください。",
+                                               "reason is required.")])
+        with self.db.tenant(lgcode) as conn:
+            leaving, households = self._leaving(conn, lgcode, data.get("resident_ids"),
+                                                ChangeKind.AUTHORITY_REMOVAL)
+            remaining = {r.household_id: data.get("remaining_head_id") for r in leaving}
+            updated, updated_hh = self._remove(conn, lgcode, households, leaving, occurred_on,
+                                               "職権消除", remaining)
+            return self._commit(conn, lgcode, actor, ChangeKind.AUTHORITY_REMOVAL, occurred_on,
+                                None, updated=updated, updated_hh=updated_hh,
+                                detail={"reason": reason})
+
+    def correct(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """職権修正 (JR-0413): corrects recorded items, of a removed record too."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        updates = data.get("updates")
+        reason = str(data.get("reason") or "").strip()
+        errors = []
+        if not isinstance(updates, dict) or not updates:
+            errors.append(FieldError("updates", "修正内容を入力してください。",
+                                     "updates is required."))
+        if not reason:
+            errors.append(FieldError("reason", "修正の理由を入力してください。",
+                                     "reason is required."))
+        require(errors)
+        assert isinstance(updates, dict)
+        errors = parse_dates(updates, "updates.")
+        require(errors)
+        with self.db.tenant(lgcode) as conn:
+            r = self._load(conn, lgcode, data.get("resident_id"),
+                           ChangeKind.AUTHORITY_CORRECTION)
+            merged = {**snapshot(r), **updates}
+            parse_dates(merged)
+            field_errors = [e for e in validate_person(merged, self.today())
+                            if e.field in updates]
+            for e in field_errors:
+                e.field = f"updates.{e.field}"
+            require(field_errors)
+            if "relationship" in updates and (updates["relationship"] == HEAD) != r.is_head:
+                raise RuleViolation("世帯主の変更は世帯主変更で行います。",
+                                    "Use a change of head to change who heads the household.",
+                                    field="updates.relationship")
+            new = correct(r, updates)
+            return self._commit(conn, lgcode, actor, ChangeKind.AUTHORITY_CORRECTION,
+                                self.today(), None, updated=[(r, new)],
+                                detail={"reason": reason, "fields": sorted(updates)})
+
+    def cancel(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
+        """異動の取消 (JR-0414): restores every row the change wrote, if nothing has changed
+        them since; the cancelled change stays in the history, marked."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        reason = str(data.get("reason") or "").strip()
+        if not reason:
+            raise ValidationFailed([FieldError("reason", "取消しの理由を入力してください。",
+                                               "reason is required.")])
+        with self.db.tenant(lgcode) as conn:
+            event = store.get_event(conn, lgcode, str(data.get("event_id")))
+            if event is None:
+                raise ValidationFailed([FieldError("event_id", "異動が見つかりません。",
+                                                   "No such change.")])
+            if event["cancelled_by"] or event["kind"] == ChangeKind.CANCELLATION.value:
+                raise Conflict("この異動は取り消せません(取消済みまたは取消し)。",
+                               "This change is already cancelled or is a cancellation.",
+                               field="event_id")
+            updated, updated_hh = [], []
+            for rid, after in event["after"]["residents"].items():
+                current = store.get_resident(conn, lgcode, rid)
+                if current is None or not _unchanged_since(current, after):
+                    raise Conflict("後続の異動があるため取り消せません。先に後続の異動を取り消してください。",
+                                   "A later change touched this record; cancel that first.",
+                                   field="event_id")
+                before = event["before"]["residents"].get(rid)
+                restored = (resident_from_snapshot(before) if before
+                            else replace(current, status=Status.VOID))
+                updated.append((current, replace(restored, version=current.version + 1)))
+            for hid, after in event["after"]["households"].items():
+                current_hh = store.get_household(conn, lgcode, hid)
+                if current_hh is None or not _unchanged_since(current_hh, after):
+                    raise Conflict("後続の異動があるため取り消せません。",
+                                   "A later change touched this household; cancel that first.",
+                                   field="event_id")
+                before = event["before"]["households"].get(hid)
+                restored_hh = (household_from_snapshot(before) if before
+                               else replace(current_hh, status=Status.VOID))
+                updated_hh.append((current_hh, replace(restored_hh,
+                                                       version=current_hh.version + 1)))
+            result = self._commit(conn, lgcode, actor, ChangeKind.CANCELLATION, self.today(),
+                                  None, updated=updated, updated_hh=updated_hh,
+                                  detail={"reason": reason, "cancelled": event["id"]},
+                                  cancels=event["id"])
+            store.mark_cancelled(conn, lgcode, event["id"], result["event_id"])
+            return result
+
+    # --- 特例転入: the destination's view of data sent ahead ------------------------------------
+
+    def incoming_transfers(self, actor: StaffMember, lgcode: str,
+                           juminhyo_code: str | None = None) -> list[dict[str, Any]]:
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        with self.db.tenant(lgcode) as conn:
+            rows = store.transfers_to(conn, lgcode, juminhyo_code)
+        return [{"id": t["id"], "from_lgcode": t["lgcode"], "juminhyo_code": t["juminhyo_code"],
+                 "planned_on": t["planned_on"].isoformat(),
+                 "name": f"{t['data']['family_name']} {t['data']['given_name']}"} for t in rows]
+
+    # --- dashboard ----------------------------------------------------------------------------
+
+    def dashboard(self, actor: StaffMember, lgcode: str) -> dict[str, Any]:
+        """Counts and a population pyramid (5-year bands by sex) drawn from the registry."""
+        actor.require(Permission.DASHBOARD, lgcode)
+        today = self.today()
+        bands: dict[int, list[int]] = {b: [0, 0] for b in range(0, 101, 5)}
+        with self.db.tenant(lgcode) as conn:
+            for birth, sex in store.population(conn, lgcode):
+                age = today.year - birth.year - ((today.month, today.day) <
+                                                 (birth.month, birth.day))
+                band = min(age // 5 * 5, 100)
+                bands[band][0 if sex == "1" else 1] += 1
+            counts = store.counts(conn, lgcode)
+        pyramid = [{"band": f"{b}-{b + 4}" if b < 100 else "100+", "male": m, "female": f}
+                   for b, (m, f) in sorted(bands.items())]
+        return {**counts, "pyramid": pyramid, "as_of": today.isoformat()}
+
+    # --- certificates (JR-0501..0505) ---------------------------------------------------------
+
+    def issue_certificate(self, actor: StaffMember, lgcode: str,
+                          data: dict[str, Any]) -> tuple[str, bytes]:
+        """住民票の写し (household-list or individual form) or 除票の写し, as PDF. Each has a
+        serial, and its issue is recorded with a hash of the document."""
+        actor.require(Permission.CERTIFICATE_ISSUE, lgcode)
+        kind = data.get("kind", "juminhyo")
+        form = data.get("form", "household")
+        ids = data.get("resident_ids")
+        errors = []
+        if kind not in ("juminhyo", "joshu"):
+            errors.append(FieldError("kind", "証明書の種類が不正です。", "kind is invalid."))
+        if form not in ("household", "individual"):
+            errors.append(FieldError("form", "様式が不正です。", "form is invalid."))
+        if not isinstance(ids, list) or not ids:
+            errors.append(FieldError("resident_ids", "対象の住民を選んでください。",
+                                     "resident_ids is required."))
+        require(errors)
+        options = {k: bool(data.get(k, k == "head_and_relationship")) for k in
+                   ("head_and_relationship", "honseki", "juminhyo_code", "my_number")}
+        if options["my_number"] and not actor.can(Permission.MY_NUMBER_READ):
+            raise Forbidden("個人番号入りの写しを交付する権限がありません。",
+                            "Your roles do not allow certificates with the 個人番号.")
+        want = Status.ACTIVE if kind == "juminhyo" else Status.REMOVED
+        with self.db.tenant(lgcode) as conn:
+            rows = store.get_residents(conn, lgcode, dict.fromkeys(str(i) for i in ids))
+            if len(rows) != len(set(ids)) or any(r.status is not want for r in rows):
+                raise ValidationFailed([FieldError(
+                    "resident_ids",
+                    "対象の住民が見つかりません(除票は除票の写しで交付します)。",
+                    "No such residents in this state (removed records need kind 'joshu').")])
+            if form == "household" and len({r.household_id for r in rows}) != 1:
+                raise ValidationFailed([FieldError(
+                    "resident_ids", "世帯連記式は同じ世帯の住民だけを記載します。",
+                    "The household form lists members of one household only.")])
+            muni = Municipalities.get_in(conn, lgcode)
+            hh = store.get_household(conn, lgcode, rows[0].household_id)
+            towns = store.town_names(conn, lgcode)
+            head = store.get_resident(conn, lgcode, hh.head_id) if hh else None
+            issued = self.clock.now()
+            year = today_jst(self.clock)
+            serial = f"{year.year}-{store.next_counter(conn, lgcode, f'cert-{year.year}'):06d}"
+            cert = {
+                "kind": kind, "form": form, "serial": serial, "issued_on": year,
+                "municipality": {"name": muni["name"], "prefecture": muni["prefecture"],
+                                 "lgcode": lgcode,
+                                 "issuer_title": muni["settings"]["certificate_issuer_title"],
+                                 "issuer_name": muni["settings"]["certificate_issuer_name"]},
+                "address": self.address_view(hh.address, towns)["text"] if hh else "",
+                "head_name": head.full_name if head else "",
+                "options": options,
+                "residents": [{**snapshot(r), **{k: getattr(r, k) for k in (
+                    "birth_date", "resident_since", "address_since", "notified_on",
+                    "removed_on")}, "foreign": r.foreign and {
+                        **snapshot(r)["foreign"], "expiry": r.foreign.expiry},
+                    "full_name": r.full_name, "full_kana": r.full_kana} for r in rows],
+            }
+            pdf = juminhyo.render(cert)
+            store.insert_certificate(conn, {
+                "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
+                "options": {**options, "form": form},
+                "content_hash": hashlib.sha256(pdf).hexdigest(), "issued_at": issued,
+                "issued_by": actor.id})
+            ledger.append(conn, lgcode, "registry.certificate_issued", serial,
+                          {"kind": kind, "residents": list(ids), "options": options,
+                           "sha256": hashlib.sha256(pdf).hexdigest()}, actor.id, issued)
+            return serial, pdf
+
+    def certificates(self, actor: StaffMember, lgcode: str) -> list[dict[str, Any]]:
+        actor.require(Permission.CERTIFICATE_ISSUE, lgcode)
+        with self.db.tenant(lgcode) as conn:
+            return [{**c, "issued_at": c["issued_at"].isoformat()}
+                    for c in store.list_certificates(conn, lgcode)]
+
+    # --- verification ---------------------------------------------------------------------------
+
+    def verify_ledger(self, lgcode: str) -> dict[str, Any]:
+        """The chain (altered, removed, inserted, reordered entries) and the events it holds."""
+        with self.db.tenant(lgcode) as conn:
+            chain = ledger.verify(conn, lgcode)
+            head_seq, head_hash = ledger.head(conn, lgcode)
+        events = self.verify_events(lgcode)
+        return {"lgcode": lgcode, "ok": not chain and not events, "head_seq": head_seq,
+                "head_hash": head_hash,
+                "problems": [{"seq": p.seq, "what": p.what, "detail": p.detail} for p in chain]
+                + [{"seq": None, "what": "event", "detail": d} for d in events]}
+
+    def verify_events(self, lgcode: str) -> list[str]:
+        """Each change event must match the digest its ledger entry holds."""
+        problems = []
+        with self.db.tenant(lgcode) as conn:
+            recorded = {e["subject"]: e["payload"]["digest"]
+                        for e in ledger.entries(conn, lgcode, limit=10**9)
+                        if e["kind"].startswith("registry.") and "digest" in e["payload"]}
+            for e in store.all_events(conn, lgcode):
+                content = {"id": e["id"], "kind": e["kind"],
+                           "occurred_on": e["occurred_on"].isoformat(),
+                           "notified_on": e["notified_on"].isoformat()
+                           if e["notified_on"] else None,
+                           "late_notice": e["late_notice"], "detail": e["detail"],
+                           "before": e["before"], "after": e["after"], "cancels": e["cancels"]}
+                if recorded.get(e["id"]) != ledger.digest(content):
+                    problems.append(f"change event {e['id']} does not match its ledger entry")
+        return problems
+
+

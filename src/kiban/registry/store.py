@@ -1,0 +1,434 @@
+"""Registry tables and queries. Every query names its municipality (`lgcode`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from kiban.platform.db import metadata, tenant_table_kwargs
+from kiban.platform.tables import towns
+from kiban.registry.model import (
+    Address,
+    ForeignStatus,
+    Household,
+    Resident,
+    Status,
+    snapshot,
+)
+
+# Search keys compare bytewise on PostgreSQL too, so prefix ranges use the b-tree.
+Key = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+residents = Table(
+    "residents", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("juminhyo_code", String(11), nullable=False),
+    Column("my_number", String(12), nullable=True),
+    Column("family_name", String(100), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("family_kana", String(200), nullable=False),
+    Column("given_kana", String(200), nullable=False),
+    Column("family_kana_key", Key, nullable=False),
+    Column("given_kana_key", Key, nullable=False),
+    Column("full_kana_key", Key, nullable=False),
+    Column("family_name_key", Key, nullable=False),
+    Column("given_name_key", Key, nullable=False),
+    Column("full_name_key", Key, nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(1), nullable=False),
+    Column("household_id", String(32), nullable=False),
+    Column("relationship", String(20), nullable=False),
+    Column("resident_since", Date, nullable=False),
+    Column("address_since", Date, nullable=False),
+    Column("notified_on", Date, nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("former_surname", String(100), nullable=False, default=""),
+    Column("honseki", String(200), nullable=False, default=""),
+    Column("hittosha", String(100), nullable=False, default=""),
+    Column("previous_address", String(300), nullable=False, default=""),
+    Column("foreign", JSON, nullable=True),
+    Column("removed_on", Date, nullable=True),
+    Column("removal_reason", String(40), nullable=False, default=""),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("uq_residents_lgcode_juminhyo_code", "lgcode", "juminhyo_code", unique=True),
+    Index("ix_residents_full_kana", "lgcode", "full_kana_key"),
+    Index("ix_residents_given_kana", "lgcode", "given_kana_key"),
+    Index("ix_residents_full_name", "lgcode", "full_name_key"),
+    Index("ix_residents_given_name", "lgcode", "given_name_key"),
+    Index("ix_residents_birth_date", "lgcode", "birth_date"),
+    Index("ix_residents_household", "lgcode", "household_id"),
+    **tenant_table_kwargs("residents"),
+)
+
+households = Table(
+    "households", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("town_code", String(12), nullable=False),
+    Column("banchi", String(60), nullable=False),
+    Column("katagaki", String(100), nullable=False, default=""),
+    Column("head_id", String(32), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("ix_households_address", "lgcode", "town_code", "banchi"),
+    **tenant_table_kwargs("households"),
+)
+
+change_events = Table(
+    "change_events", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("notified_on", Date, nullable=True),
+    Column("late_notice", Boolean, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("before", JSON, nullable=False),
+    Column("after", JSON, nullable=False),
+    Column("actor", String(32), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("cancels", String(32), nullable=True),
+    Column("cancelled_by", String(32), nullable=True),
+    Column("ledger_seq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("ix_change_events_recorded", "lgcode", "recorded_at"),
+    **tenant_table_kwargs("change_events"),
+)
+
+event_subjects = Table(
+    "event_subjects", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("resident_id", String(32), nullable=False),
+    Column("event_id", String(32), nullable=False),
+    PrimaryKeyConstraint("lgcode", "resident_id", "event_id"),
+    **tenant_table_kwargs("event_subjects"),
+)
+
+certificates = Table(
+    "certificates", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("serial", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("resident_ids", JSON, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_by", String(32), nullable=False),
+    PrimaryKeyConstraint("lgcode", "serial"),
+    **tenant_table_kwargs("certificates"),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("lgcode", "name"),
+    **tenant_table_kwargs("counters"),
+)
+
+# 転出証明書情報 sent ahead for a 特例転入: readable by the departure and the destination.
+moveout_transfers = Table(
+    "moveout_transfers", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("dest_lgcode", String(6), nullable=False),
+    Column("resident_id", String(32), nullable=False),
+    Column("juminhyo_code", String(11), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("planned_on", Date, nullable=False),
+    Column("moved_in_on", Date, nullable=True),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("ix_moveout_transfers_dest", "dest_lgcode", "juminhyo_code"),
+    **tenant_table_kwargs("moveout_transfers"),
+)
+
+_KEY_COLUMNS = ("family_kana_key", "given_kana_key", "full_kana_key", "family_name_key",
+                "given_name_key", "full_name_key")
+
+
+def resident_row(r: Resident) -> dict[str, Any]:
+    row = snapshot(r)
+    row.update(r.search_keys())
+    for key in ("birth_date", "resident_since", "address_since", "notified_on", "removed_on"):
+        row[key] = getattr(r, key)
+    return row
+
+
+def household_row(h: Household) -> dict[str, Any]:
+    return {"lgcode": h.lgcode, "id": h.id, "town_code": h.address.town_code,
+            "banchi": h.address.banchi, "katagaki": h.address.katagaki, "head_id": h.head_id,
+            "status": h.status.value, "version": h.version}
+
+
+def to_resident(row: Any) -> Resident:
+    r = dict(row._mapping)
+    for key in _KEY_COLUMNS:
+        r.pop(key, None)
+    foreign = r.pop("foreign")
+    if foreign:
+        foreign = ForeignStatus(**{**foreign, "expiry": date.fromisoformat(foreign["expiry"])})
+    return Resident(**{**r, "status": Status(r["status"]), "foreign": foreign})
+
+
+def to_household(row: Any) -> Household:
+    r = row._mapping
+    return Household(id=r["id"], lgcode=r["lgcode"],
+                     address=Address(r["town_code"], r["banchi"], r["katagaki"]),
+                     head_id=r["head_id"], status=Status(r["status"]), version=r["version"])
+
+
+def get_resident(conn: Connection, lgcode: str, resident_id: str) -> Resident | None:
+    row = conn.execute(select(residents).where(residents.c.lgcode == lgcode,
+                                               residents.c.id == resident_id)).first()
+    return to_resident(row) if row else None
+
+
+def get_residents(conn: Connection, lgcode: str, ids: Iterable[str]) -> list[Resident]:
+    ids = list(ids)
+    rows = conn.execute(select(residents).where(residents.c.lgcode == lgcode,
+                                                residents.c.id.in_(ids)))
+    found = {r.id: to_resident(r) for r in rows}
+    return [found[i] for i in ids if i in found]
+
+
+def by_juminhyo_code(conn: Connection, lgcode: str, code: str) -> Resident | None:
+    row = conn.execute(select(residents).where(residents.c.lgcode == lgcode,
+                                               residents.c.juminhyo_code == code)).first()
+    return to_resident(row) if row else None
+
+
+def juminhyo_code_taken(conn: Connection, lgcode: str, code: str) -> bool:
+    return conn.execute(select(residents.c.id).where(
+        residents.c.lgcode == lgcode, residents.c.juminhyo_code == code)).first() is not None
+
+
+def get_household(conn: Connection, lgcode: str, household_id: str) -> Household | None:
+    row = conn.execute(select(households).where(households.c.lgcode == lgcode,
+                                                households.c.id == household_id)).first()
+    return to_household(row) if row else None
+
+
+def members(conn: Connection, lgcode: str, household_id: str,
+            include_removed: bool = False) -> list[Resident]:
+    query = select(residents).where(residents.c.lgcode == lgcode,
+                                    residents.c.household_id == household_id)
+    if not include_removed:
+        query = query.where(residents.c.status == Status.ACTIVE.value)
+    return [to_resident(r) for r in conn.execute(query.order_by(residents.c.birth_date))]
+
+
+def insert_residents(conn: Connection, rows: list[Resident]) -> None:
+    if rows:
+        conn.execute(insert(residents), [resident_row(r) for r in rows])
+
+
+def insert_households(conn: Connection, rows: list[Household]) -> None:
+    if rows:
+        conn.execute(insert(households), [household_row(h) for h in rows])
+
+
+def save_resident(conn: Connection, r: Resident, expected_version: int) -> bool:
+    """Optimistic write: False when another change got there first."""
+    row = resident_row(r)
+    result = conn.execute(update(residents).where(
+        residents.c.lgcode == r.lgcode, residents.c.id == r.id,
+        residents.c.version == expected_version).values(**row))
+    return result.rowcount == 1
+
+
+def save_household(conn: Connection, h: Household, expected_version: int) -> bool:
+    result = conn.execute(update(households).where(
+        households.c.lgcode == h.lgcode, households.c.id == h.id,
+        households.c.version == expected_version).values(**household_row(h)))
+    return result.rowcount == 1
+
+
+def household_exists(conn: Connection, lgcode: str, household_id: str) -> bool:
+    return conn.execute(select(households.c.id).where(
+        households.c.lgcode == lgcode, households.c.id == household_id)).first() is not None
+
+
+def insert_event(conn: Connection, row: dict[str, Any], subject_ids: Iterable[str]) -> None:
+    conn.execute(insert(change_events).values(**row))
+    subjects = [{"lgcode": row["lgcode"], "resident_id": s, "event_id": row["id"]}
+                for s in dict.fromkeys(subject_ids)]
+    if subjects:
+        conn.execute(insert(event_subjects), subjects)
+
+
+def get_event(conn: Connection, lgcode: str, event_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(change_events).where(change_events.c.lgcode == lgcode,
+                                                   change_events.c.id == event_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def mark_cancelled(conn: Connection, lgcode: str, event_id: str, by: str) -> None:
+    conn.execute(update(change_events).where(change_events.c.lgcode == lgcode,
+                                             change_events.c.id == event_id)
+                 .values(cancelled_by=by))
+
+
+def events_for(conn: Connection, lgcode: str, resident_id: str) -> list[dict[str, Any]]:
+    query = (select(change_events)
+             .join(event_subjects, and_(event_subjects.c.lgcode == change_events.c.lgcode,
+                                        event_subjects.c.event_id == change_events.c.id))
+             .where(event_subjects.c.lgcode == lgcode,
+                    event_subjects.c.resident_id == resident_id)
+             .order_by(change_events.c.recorded_at, change_events.c.ledger_seq))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def all_events(conn: Connection, lgcode: str) -> Iterator[dict[str, Any]]:
+    query = (select(change_events).where(change_events.c.lgcode == lgcode)
+             .order_by(change_events.c.ledger_seq))
+    for row in conn.execute(query).yield_per(2000):
+        yield dict(row._mapping)
+
+
+def search(conn: Connection, lgcode: str, *, kana_key: str | None, kanji_key: str | None,
+           birth_date: date | None, town_code: str | None, banchi: str | None,
+           juminhyo_code: str | None, statuses: list[str], limit: int,
+           offset: int) -> tuple[list[Resident], int]:
+    """Prefix match on the full reading or the given-name reading (so 'ヤマダ' and 'タロウ'
+    both find ヤマダ タロウ), likewise for kanji; exact date, address, code. Returns a page and
+    the count of matches (capped at 10,000)."""
+    c = residents.c
+    where = [c.lgcode == lgcode, c.status.in_(statuses)]
+
+    def prefix(column: Any, key: str) -> Any:
+        return and_(column >= key, column < key + "\U0010ffff")
+
+    if kana_key:
+        where.append(or_(prefix(c.full_kana_key, kana_key), prefix(c.given_kana_key, kana_key)))
+    if kanji_key:
+        where.append(or_(prefix(c.full_name_key, kanji_key), prefix(c.given_name_key, kanji_key)))
+    if birth_date:
+        where.append(c.birth_date == birth_date)
+    if juminhyo_code:
+        where.append(c.juminhyo_code == juminhyo_code)
+    if town_code or banchi:
+        hh = [households.c.lgcode == lgcode]
+        if town_code:
+            hh.append(households.c.town_code == town_code)
+        if banchi:
+            hh.append(households.c.banchi.startswith(banchi, autoescape=True))
+        where.append(c.household_id.in_(select(households.c.id).where(*hh)))
+    query = select(residents).where(*where)
+    total = conn.execute(select(func.count()).select_from(
+        query.with_only_columns(c.id).limit(10_000).subquery())).scalar_one()
+    page = conn.execute(query.order_by(c.full_kana_key, c.id).limit(limit).offset(offset))
+    return [to_resident(r) for r in page], total
+
+
+def town_names(conn: Connection, lgcode: str) -> dict[str, str]:
+    return {r.code: r.name for r in conn.execute(
+        select(towns.c.code, towns.c.name).where(towns.c.lgcode == lgcode))}
+
+
+def next_counter(conn: Connection, lgcode: str, name: str) -> int:
+    query = select(counters.c.value).where(counters.c.lgcode == lgcode, counters.c.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = conn.execute(query).scalar()
+    if current is None:
+        conn.execute(insert(counters).values(lgcode=lgcode, name=name, value=1))
+        return 1
+    conn.execute(update(counters).where(counters.c.lgcode == lgcode, counters.c.name == name)
+                 .values(value=current + 1))
+    return int(current) + 1
+
+
+def insert_certificate(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(certificates).values(**row))
+
+
+def list_certificates(conn: Connection, lgcode: str, limit: int = 50) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(
+        select(certificates).where(certificates.c.lgcode == lgcode)
+        .order_by(certificates.c.issued_at.desc()).limit(limit))]
+
+
+def insert_transfer(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(moveout_transfers).values(**row))
+
+
+def transfers_to(conn: Connection, dest_lgcode: str, juminhyo_code: str | None = None
+                 ) -> list[dict[str, Any]]:
+    query = select(moveout_transfers).where(moveout_transfers.c.dest_lgcode == dest_lgcode,
+                                            moveout_transfers.c.moved_in_on.is_(None))
+    if juminhyo_code:
+        query = query.where(moveout_transfers.c.juminhyo_code == juminhyo_code)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_transfer(conn: Connection, transfer_id: str, dest_lgcode: str) -> dict[str, Any] | None:
+    row = conn.execute(select(moveout_transfers).where(
+        moveout_transfers.c.id == transfer_id,
+        moveout_transfers.c.dest_lgcode == dest_lgcode)).first()
+    return dict(row._mapping) if row else None
+
+
+def mark_transfer_used(conn: Connection, transfer: dict[str, Any], moved_in_on: date) -> None:
+    conn.execute(update(moveout_transfers).where(
+        moveout_transfers.c.lgcode == transfer["lgcode"],
+        moveout_transfers.c.id == transfer["id"]).values(moved_in_on=moved_in_on))
+
+
+def population(conn: Connection, lgcode: str) -> list[tuple[date, str]]:
+    """(birth date, sex) of every active resident, for the pyramid."""
+    return [(r.birth_date, r.sex) for r in conn.execute(
+        select(residents.c.birth_date, residents.c.sex).where(
+            residents.c.lgcode == lgcode, residents.c.status == Status.ACTIVE.value))]
+
+
+def counts(conn: Connection, lgcode: str) -> dict[str, int]:
+    active = conn.execute(select(func.count()).select_from(residents).where(
+        residents.c.lgcode == lgcode, residents.c.status == Status.ACTIVE.value)).scalar_one()
+    removed = conn.execute(select(func.count()).select_from(residents).where(
+        residents.c.lgcode == lgcode, residents.c.status == Status.REMOVED.value)).scalar_one()
+    hh = conn.execute(select(func.count()).select_from(households).where(
+        households.c.lgcode == lgcode, households.c.status == Status.ACTIVE.value)).scalar_one()
+    return {"residents": active, "removed": removed, "households": hh}
+
+
+def iter_residents(conn: Connection, lgcode: str) -> Iterator[Resident]:
+    query = select(residents).where(residents.c.lgcode == lgcode).order_by(residents.c.id)
+    for row in conn.execute(query).yield_per(5000):
+        yield to_resident(row)
+
+
+def iter_households(conn: Connection, lgcode: str) -> Iterator[Household]:
+    query = select(households).where(households.c.lgcode == lgcode).order_by(households.c.id)
+    for row in conn.execute(query).yield_per(5000):
+        yield to_household(row)
+
+
+def existing_codes(conn: Connection, lgcode: str) -> set[str]:
+    return set(conn.execute(select(residents.c.juminhyo_code)
+                            .where(residents.c.lgcode == lgcode)).scalars())

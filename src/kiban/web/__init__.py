@@ -1,0 +1,1 @@
+"""The web application: app factory, base layout, static files, error pages."""

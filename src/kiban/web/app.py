@@ -1,0 +1,118 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kiban import __version__
+from kiban.core.clock import Clock, SystemClock
+from kiban.core.errors import FieldError, KibanError, ValidationFailed
+from kiban.platform import settings as settings_module
+from kiban.platform.db import Database
+from kiban.platform.settings import Settings
+from kiban.registry import api as registry_api
+from kiban.registry import pages as registry_pages
+from kiban.web import admin, pages
+from kiban.web.context import Services
+from kiban.web.deps import problem
+from kiban.web.templating import templates
+
+log = logging.getLogger("kiban")
+STATIC = Path(__file__).parent / "static"
+
+
+def _field_name(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    name = ""
+    for p in parts:
+        name += f"[{p}]" if p.isdigit() else (f".{p}" if name else p)
+    return name or "body"
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None,
+               db: Database | None = None) -> FastAPI:
+    settings = settings or settings_module.load()
+    svc = Services.build(settings, clock or SystemClock(), db)
+    app = FastAPI(
+        title="Kiban API", version=__version__,
+        description="Kiban (基盤): the shared, standards-conformant municipal platform. "
+                    "Errors are application/problem+json (RFC 9457) with Japanese and English "
+                    "messages. POSTs that create accept an Idempotency-Key header.",
+    )
+    app.state.services = svc
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+            "accept", "")
+
+    @app.exception_handler(KibanError)
+    async def kiban_error(request: Request, exc: KibanError) -> Response:
+        if wants_html(request):
+            if exc.status == 401:
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return templates.TemplateResponse(request, "error.html", {"error": exc},
+                                              status_code=exc.status)
+        return problem(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [FieldError(_field_name(tuple(e.get("loc", ()))),
+                             f"入力が不正です: {e.get('msg', '')}", str(e.get("msg", "")))
+                  for e in exc.errors()]
+        return problem(ValidationFailed(errors or [FieldError("body", "入力が不正です。",
+                                                              "Invalid input.")]),
+                       request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        ja = {404: "ページが見つかりません。", 405: "この操作はできません。"}.get(
+            exc.status_code, "エラーが発生しました。")
+        err = KibanError(ja=ja, en=str(exc.detail), status=exc.status_code, code="http")
+        if wants_html(request):
+            return templates.TemplateResponse(request, "error.html", {"error": err},
+                                              status_code=exc.status_code)
+        return problem(err, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Log the type and path only: exception messages may quote personal data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
+                  request.url.path)
+        return JSONResponse({"type": "about:blank", "title": "Internal Server Error",
+                             "title_ja": "内部エラーが発生しました。", "status": 500},
+                            status_code=500, media_type="application/problem+json")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def root() -> Response:
+        return RedirectResponse("/console", status_code=303)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(admin.router)
+    app.include_router(registry_api.router)
+    app.include_router(pages.router)
+    app.include_router(registry_pages.router)
+    return app

@@ -1,0 +1,28 @@
+"""What every request handler can reach: storage, the clock, and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiban.core.clock import Clock
+from kiban.platform.auth import Accounts
+from kiban.platform.db import Database
+from kiban.platform.settings import Settings
+from kiban.platform.tenants import Municipalities
+from kiban.registry.service import Registry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    accounts: Accounts
+    municipalities: Municipalities
+    registry: Registry
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock, db: Database | None = None) -> Services:
+        db = db or Database(settings)
+        return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db),
+                   municipalities=Municipalities(db), registry=Registry(db, clock))

@@ -1,0 +1,114 @@
+"""Request dependencies: the signed-in staff member, CSRF, idempotency, problem responses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import insert, select
+
+from kiban.core.errors import Conflict, Forbidden, KibanError
+from kiban.platform.auth import Session, constant_time_equal
+from kiban.platform.tables import idempotency_keys
+from kiban.web.context import Services
+
+SESSION_COOKIE = "kiban_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class Unauthenticated(KibanError):
+    def __init__(self) -> None:
+        super().__init__(ja="ログインしてください。", en="Sign in first.", status=401,
+                         code="unauthorized")
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def optional_session(request: Request) -> Session | None:
+    cached = getattr(request.state, "session", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    svc = services(request)
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+    session = svc.accounts.session(token, svc.clock.now()) if token else None
+    request.state.session = session
+    request.state.via_cookie = session is not None and bearer_token(request) is None
+    return session
+
+
+def check_csrf(request: Request, session: Session, form_token: str | None = None) -> None:
+    """Cookie-authenticated unsafe requests must echo the session's CSRF token (header for
+    scripts, hidden field for forms). Bearer-token clients send no cookie, so need none."""
+    if request.method in SAFE_METHODS or not getattr(request.state, "via_cookie", False):
+        return
+    sent = form_token or request.headers.get("x-csrf-token") or ""
+    if not constant_time_equal(sent, session.csrf_token):
+        raise Forbidden("フォームの有効期限が切れました。もう一度お試しください。",
+                        "CSRF token missing or wrong.")
+
+
+async def api_session(request: Request) -> Session:
+    session = optional_session(request)
+    if session is None:
+        raise Unauthenticated()
+    check_csrf(request, session)
+    return session
+
+
+def problem(error: KibanError, instance: str = "") -> JSONResponse:
+    """RFC 9457 problem details, with the message in Japanese and English."""
+    body: dict[str, Any] = {
+        "type": f"https://kiban.example/problems/{error.code}",
+        "title": error.en, "status": error.status, "detail": error.ja,
+        "title_ja": error.ja, "title_en": error.en, "instance": instance,
+    }
+    if error.field:
+        body["field"] = error.field
+    if error.errors:
+        body["errors"] = [{"field": e.field, "ja": e.ja, "en": e.en} for e in error.errors]
+    return JSONResponse(body, status_code=error.status, media_type="application/problem+json")
+
+
+def idempotent(request: Request, lgcode: str, body: Any,
+               run: Callable[[], tuple[int, Any]]) -> Response:
+    """Runs `run` once per Idempotency-Key: a repeat with the same body gets the first answer;
+    the same key with another body is refused."""
+    key = request.headers.get("idempotency-key")
+    if not key:
+        status, payload = run()
+        return JSONResponse(payload, status_code=status)
+    if len(key) > 200:
+        raise Conflict("Idempotency-Key が長すぎます。", "Idempotency-Key is too long.",
+                       field="Idempotency-Key")
+    svc = services(request)
+    request_hash = hashlib.sha256(
+        (request.url.path + json.dumps(body, sort_keys=True, default=str)).encode()).hexdigest()
+    with svc.db.tenant(lgcode) as conn:
+        row = conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.lgcode == lgcode, idempotency_keys.c.key == key)).first()
+    if row is not None:
+        if row.request_hash != request_hash:
+            raise Conflict("同じ Idempotency-Key で別の内容が送られました。",
+                           "This Idempotency-Key was used with a different request.",
+                           field="Idempotency-Key")
+        return JSONResponse(json.loads(row.response), status_code=row.status,
+                            headers={"Idempotent-Replayed": "true"})
+    status, payload = run()
+    with svc.db.tenant(lgcode) as conn:
+        conn.execute(insert(idempotency_keys).values(
+            lgcode=lgcode, key=key, request_hash=request_hash, status=status,
+            response=json.dumps(payload, default=str), created_at=svc.clock.now()))
+    return JSONResponse(payload, status_code=status)

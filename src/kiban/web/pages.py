@@ -1,0 +1,151 @@
+"""Staff console pages shared by every capability: sign-in, the municipality dashboard,
+and the administration of municipalities and staff."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from kiban.core.errors import KibanError
+from kiban.platform.auth import ROLE_LABELS, Permission, Role, Session
+from kiban.web.deps import (
+    SESSION_COOKIE,
+    Unauthenticated,
+    check_csrf,
+    optional_session,
+    services,
+)
+from kiban.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def page_session(request: Request) -> Session:
+    session = optional_session(request)
+    if session is None or session.kind != "browser":
+        raise Unauthenticated()
+    return session
+
+
+PageAuth = Annotated[Session, Depends(page_session)]
+
+
+def render(request: Request, name: str, session: Session | None, status: int = 200,
+           **context: Any) -> Response:
+    return templates.TemplateResponse(request, name, {
+        "session": session, "staff": session.staff if session else None,
+        "csrf": session.csrf_token if session else "", "role_labels": ROLE_LABELS, **context,
+    }, status_code=status)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: an open redirect would let a phishing link borrow our login."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/console"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/console") -> Response:
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(request: Request, username: Annotated[str, Form()],
+          password: Annotated[str, Form()], next: Annotated[str, Form()] = "/console"
+          ) -> Response:
+    svc = services(request)
+    client = request.client.host if request.client else "-"
+    try:
+        token, _ = svc.accounts.login(username, password, client, svc.clock.now(),
+                                      svc.settings.login_attempts,
+                                      svc.settings.login_window_seconds)
+    except KibanError as exc:
+        return render(request, "login.html", None, status=exc.status, next=_safe_next(next),
+                      error=exc, username=username)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=svc.settings.cookie_secure, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: PageAuth,
+           csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, session, csrf_token)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        services(request).accounts.logout(token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console(request: Request, session: PageAuth) -> Response:
+    staff = session.staff
+    if staff.can(Permission.PLATFORM_MANAGE):
+        return RedirectResponse("/admin/municipalities", status_code=303)
+    svc = services(request)
+    assert staff.lgcode is not None
+    muni = svc.municipalities.get(staff.lgcode)
+    board = svc.registry.dashboard(staff, staff.lgcode)
+    peak = max([1] + [max(b["male"], b["female"]) for b in board["pyramid"]])
+    return render(request, "console.html", session, muni=muni, board=board, peak=peak)
+
+
+@router.get("/admin/municipalities", response_class=HTMLResponse)
+def municipalities_page(request: Request, session: PageAuth) -> Response:
+    session.staff.require(Permission.PLATFORM_MANAGE)
+    return render(request, "municipalities.html", session,
+                  rows=services(request).municipalities.list(), error=None, values={})
+
+
+@router.post("/admin/municipalities")
+def create_municipality(request: Request, session: PageAuth,
+                        lgcode: Annotated[str, Form()], name: Annotated[str, Form()],
+                        prefecture: Annotated[str, Form()],
+                        csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, session, csrf_token)
+    session.staff.require(Permission.PLATFORM_MANAGE)
+    svc = services(request)
+    try:
+        svc.municipalities.create(lgcode.strip(), name, prefecture, svc.clock.now(),
+                                  actor=session.staff.id)
+    except KibanError as exc:
+        return render(request, "municipalities.html", session, status=exc.status,
+                      rows=svc.municipalities.list(), error=exc,
+                      values={"lgcode": lgcode, "name": name, "prefecture": prefecture})
+    return RedirectResponse("/admin/municipalities", status_code=303)
+
+
+@router.get("/admin/staff", response_class=HTMLResponse)
+def staff_page(request: Request, session: PageAuth) -> Response:
+    staff = session.staff
+    staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
+    svc = services(request)
+    return render(request, "staff.html", session, rows=svc.accounts.list(staff.lgcode),
+                  roles=[r for r in Role if r is not Role.PLATFORM_ADMIN], error=None,
+                  values={})
+
+
+@router.post("/admin/staff")
+async def create_staff(request: Request, session: PageAuth) -> Response:
+    form = await request.form()
+    check_csrf(request, session, str(form.get("csrf_token", "")))
+    staff = session.staff
+    staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
+    svc = services(request)
+    roles = [str(r) for r in form.getlist("roles") if r != Role.PLATFORM_ADMIN.value]
+    try:
+        svc.accounts.create(str(form.get("username", "")), str(form.get("password", "")),
+                            str(form.get("display_name", "")), roles, staff.lgcode,
+                            svc.clock.now(), str(form.get("department", "")))
+    except KibanError as exc:
+        return render(request, "staff.html", session, status=exc.status,
+                      rows=svc.accounts.list(staff.lgcode),
+                      roles=[r for r in Role if r is not Role.PLATFORM_ADMIN], error=exc,
+                      values={k: str(v) for k, v in form.items() if k != "password"})
+    return RedirectResponse("/admin/staff", status_code=303)
