@@ -8,7 +8,7 @@ Revises:
 from alembic import op
 from sqlalchemy import text
 
-import kiban.platform.tables  # noqa: F401 - registers the platform tables
+import kiban.platform.tables
 import kiban.registry.store  # noqa: F401 - registers the registry tables
 from kiban.platform import settings as settings_module
 from kiban.platform.db import PARTITIONS, TENANT_TABLES, metadata

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from kiban.core.clock import SystemClock
+from kiban.clikit import fail, services
 from kiban.core.errors import KibanError
 from kiban.platform import settings as settings_module
-from kiban.platform.db import Database
 from kiban.registry import cli as registry_cli
-from kiban.web.context import Services
 
 app = typer.Typer(help="Kiban (基盤): the shared municipal platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,23 +23,6 @@ app.add_typer(muni_app, name="municipality")
 app.add_typer(staff_app, name="staff")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(registry_cli.app, name="registry")
-
-
-def services() -> Services:
-    settings = settings_module.load()
-    return Services.build(settings, SystemClock(), Database(settings))
-
-
-def fail(exc: KibanError) -> None:
-    typer.echo(f"error: {exc.en} / {exc.ja}" + (f" [{exc.field}]" if exc.field else ""),
-               err=True)
-    for e in exc.errors[1:]:
-        typer.echo(f"  {e.field}: {e.en} / {e.ja}", err=True)
-    raise typer.Exit(2)
-
-
-def out(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 @db_app.command("upgrade")

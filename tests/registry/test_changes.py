@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LG_A, LG_B, World, move_in_data, person
 from kiban.core.checkdigits import is_valid_juminhyo_code
 from kiban.core.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from kiban.platform import ledger
+from kiban_testkit import LG_A, LG_B, World, move_in_data, person
 
 
 def move_in(world: World, **overrides: object) -> dict:

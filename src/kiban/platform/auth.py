@@ -6,6 +6,7 @@ is stored. Each session has its own CSRF token, which every unsafe browser reque
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import uuid
@@ -130,7 +131,7 @@ class Accounts:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, username: str, password: str, display_name: str, roles: list[str],
+    def create(self, username: str, password: str, display_name: str, roles: builtins.list[str],
                lgcode: str | None, at: datetime, department: str = "") -> StaffMember:
         errors = []
         if not username or len(username) > 64 or not username.replace("-", "").replace(

@@ -83,7 +83,7 @@ def load(db: Database, path: Path) -> dict[str, int]:
                 flush()
                 current = item["t"]
             row = item["r"]
-            for column, decode in decoders[current].items():
+            for column, decode in decoders[item["t"]].items():
                 if row.get(column) is not None:
                     row[column] = decode(row[column])
             batch.append(row)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ def validate_settings(values: dict[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, kind) or isinstance(value, bool):
             errors.append(FieldError(f"settings.{key}", "設定値の型が不正です。",
                                      f"{key} must be {kind.__name__}."))
-        elif kind is int and not 0 <= value <= 100000:
+        elif isinstance(value, int) and not 0 <= value <= 100000:
             errors.append(FieldError(f"settings.{key}", "設定値が範囲外です。",
                                      f"{key} is out of range."))
     if errors:
@@ -82,7 +83,7 @@ class Municipalities:
                           {"name": row["name"], "prefecture": row["prefecture"]}, actor, at)
         return row
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self.db.platform() as conn:
             return [dict(r._mapping) for r in
                     conn.execute(select(municipalities).order_by(municipalities.c.lgcode))]
@@ -114,7 +115,7 @@ class Municipalities:
 
     # --- 町字 master -----------------------------------------------------------------------
 
-    def set_towns(self, lgcode: str, rows: list[dict[str, str]], at: datetime,
+    def set_towns(self, lgcode: str, rows: builtins.list[dict[str, str]], at: datetime,
                   actor: str) -> int:
         errors = []
         seen: set[str] = set()

@@ -1,6 +1,5 @@
 """JSON API of the registry: /api/v1/municipalities/{lgcode}/... (OpenAPI: /openapi.json)."""
 
-from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal

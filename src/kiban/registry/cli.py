@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kiban.clikit import fail, out, services
 from kiban.core.errors import KibanError
 
 app = typer.Typer(help="住民記録: residents, changes, certificates.", no_args_is_help=True)
@@ -23,8 +24,6 @@ As = Annotated[str, typer.Option("--as", help="staff username the action is reco
 
 
 def _context(username: str) -> tuple[Any, Any]:
-    from kiban.cli import services
-
     svc = services()
     member = next((m for m in svc.accounts.list(None) if m.username == username), None)
     if member is None:
@@ -33,14 +32,8 @@ def _context(username: str) -> tuple[Any, Any]:
     return svc, member
 
 
-def _fail(exc: KibanError) -> None:
-    from kiban.cli import fail
-
-    fail(exc)
-
-
-def _out(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+_fail = fail
+_out = out
 
 
 @app.command("change")

@@ -45,6 +45,15 @@ class ChangeKind(StrEnum):
     CANCELLATION = "cancellation"  # 異動の取消 (JR-0414)
 
 
+CHANGE_LABELS = {
+    ChangeKind.MOVE_IN: "転入", ChangeKind.MOVE_IN_FROM_ABROAD: "国外からの転入",
+    ChangeKind.SPECIAL_MOVE_IN: "特例転入", ChangeKind.RELOCATION: "転居",
+    ChangeKind.MOVE_OUT: "転出", ChangeKind.BIRTH: "出生", ChangeKind.DEATH: "死亡",
+    ChangeKind.HOUSEHOLD_SPLIT: "世帯分離", ChangeKind.HOUSEHOLD_MERGE: "世帯合併",
+    ChangeKind.HEAD_CHANGE: "世帯主変更", ChangeKind.AUTHORITY_ENTRY: "職権記載",
+    ChangeKind.AUTHORITY_REMOVAL: "職権消除", ChangeKind.AUTHORITY_CORRECTION: "職権修正",
+    ChangeKind.CANCELLATION: "異動の取消",
+}
 ADDITIONS = {
     ChangeKind.MOVE_IN, ChangeKind.MOVE_IN_FROM_ABROAD, ChangeKind.SPECIAL_MOVE_IN,
     ChangeKind.BIRTH, ChangeKind.AUTHORITY_ENTRY,
@@ -232,7 +241,10 @@ def validate_address(
     if not isinstance(data, dict):
         return [FieldError(field_name, "住所を入力してください。", f"{field_name} is required.")]
     town = data.get("town_code")
-    if town not in towns:
+    if not town:
+        _err(errors, f"{field_name}.town_code", "町字を選んでください。",
+             f"{field_name}.town_code is required.")
+    elif town not in towns:
         _err(errors, f"{field_name}.town_code", "町字マスタにない町字です。",
              f"{field_name}.town_code is not in the municipality's 町字 master.")
     banchi = data.get("banchi")
@@ -391,8 +403,8 @@ def correct(resident: Resident, updates: dict[str, Any]) -> Resident:
 
 def snapshot(row: Resident | Household) -> dict[str, Any]:
     """A JSON-ready copy of a row, for change history and cancelling."""
-    data = asdict(row)
-    return _jsonable(data)
+    data: dict[str, Any] = _jsonable(asdict(row))
+    return data
 
 
 def _jsonable(value: Any) -> Any:

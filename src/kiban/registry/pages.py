@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kiban.core.errors import FieldError, KibanError
 from kiban.platform.auth import Permission
-from kiban.registry.model import RELATIONSHIPS
+from kiban.registry.model import CHANGE_LABELS, RELATIONSHIPS
 from kiban.web.deps import check_csrf, services
 from kiban.web.pages import PageAuth, render
 
@@ -61,7 +61,7 @@ def resident_page(request: Request, session: PageAuth, resident_id: str) -> Resp
         if resident["status"] == "active" else None
     history = svc.registry.history(session.staff, lgcode, resident_id)
     return render(request, "resident.html", session, r=resident, household=household,
-                  history=history,
+                  history=history, labels=CHANGE_LABELS,
                   can_my_number=session.staff.can(Permission.MY_NUMBER_READ))
 
 

@@ -24,11 +24,11 @@ from kiban.core.errors import (
     ValidationFailed,
 )
 from kiban.core.text import fold_kana, fold_kanji, is_kana_reading
+from kiban.documents import juminhyo
 from kiban.platform import ledger
 from kiban.platform.auth import Permission, StaffMember
 from kiban.platform.db import Database, switch_tenant
 from kiban.platform.tenants import Municipalities
-from kiban.documents import juminhyo
 from kiban.registry import store
 from kiban.registry.model import (
     HEAD,
@@ -325,8 +325,8 @@ class Registry:
         if authority and not str(data.get("reason") or "").strip():
             raise ValidationFailed([FieldError("reason", "職権記載の理由を入力してください。",
                                                "reason is required for an entry by authority.")])
-        members = data.get("members")
-        errors = parse_dates(members or [], "members.")
+        members: list[Any] = data.get("members") or []
+        errors = parse_dates(members, "members.")
         if not isinstance(members, list) or not members:
             errors.append(FieldError("members", "転入者を1人以上入力してください。",
                                      "members must list at least one person."))
@@ -350,10 +350,11 @@ class Registry:
         if kind is ChangeKind.MOVE_IN and not str(data.get("previous_address") or "").strip():
             errors.append(FieldError("previous_address", "前住所を入力してください。",
                                      "previous_address is required for a domestic move-in."))
-        require(errors)
+        joining = data.get("household_id")
         with self.db.tenant(lgcode) as conn:
-            towns = Municipalities.towns_in(conn, lgcode)
-            joining = data.get("household_id")
+            if not joining:  # report address errors together with the people's
+                errors += validate_address(data.get("address"), Municipalities.towns_in(conn, lgcode))
+            require(errors)
             created_hh: list[Household] = []
             updated_hh: list[tuple[Household, Household]] = []
             if joining:
@@ -364,7 +365,6 @@ class Registry:
                         "A person joining a household cannot be its head.")])
                 household_id = hh.id
             else:
-                require(validate_address(data.get("address"), towns))
                 heads = [m for m in members if m["relationship"] == HEAD]
                 if len(heads) != 1:
                     raise ValidationFailed([FieldError(
@@ -529,7 +529,7 @@ class Registry:
             raise ValidationFailed([FieldError("new_head_id", "新しい世帯の世帯主を選んでください。",
                                                "new_head_id must be one of the moving members.")])
         stayers = [m for m in current if m.id not in mover_ids]
-        remaining_head = hh.head_id
+        remaining_head: Any = hh.head_id
         if hh.head_id in mover_ids:
             remaining_head = data.get("remaining_head_id")
             if remaining_head not in {m.id for m in stayers}:
@@ -895,13 +895,13 @@ class Registry:
         actor.require(Permission.CERTIFICATE_ISSUE, lgcode)
         kind = data.get("kind", "juminhyo")
         form = data.get("form", "household")
-        ids = data.get("resident_ids")
+        ids: list[str] = [str(i) for i in data.get("resident_ids") or []]
         errors = []
         if kind not in ("juminhyo", "joshu"):
             errors.append(FieldError("kind", "証明書の種類が不正です。", "kind is invalid."))
         if form not in ("household", "individual"):
             errors.append(FieldError("form", "様式が不正です。", "form is invalid."))
-        if not isinstance(ids, list) or not ids:
+        if not ids:
             errors.append(FieldError("resident_ids", "対象の住民を選んでください。",
                                      "resident_ids is required."))
         require(errors)
@@ -912,7 +912,7 @@ class Registry:
                             "Your roles do not allow certificates with the 個人番号.")
         want = Status.ACTIVE if kind == "juminhyo" else Status.REMOVED
         with self.db.tenant(lgcode) as conn:
-            rows = store.get_residents(conn, lgcode, dict.fromkeys(str(i) for i in ids))
+            rows = store.get_residents(conn, lgcode, dict.fromkeys(ids))
             if len(rows) != len(set(ids)) or any(r.status is not want for r in rows):
                 raise ValidationFailed([FieldError(
                     "resident_ids",
@@ -944,7 +944,12 @@ class Registry:
                         **snapshot(r)["foreign"], "expiry": r.foreign.expiry},
                     "full_name": r.full_name, "full_kana": r.full_kana} for r in rows],
             }
-            pdf = juminhyo.render(cert)
+            try:
+                pdf = juminhyo.render(cert)
+            except ValueError as exc:  # e.g. a character the embedded font lacks
+                raise RuleViolation("証明書を印字できない内容があります(外字など)。窓口で個別に対応してください。",
+                                    f"The certificate cannot be printed: {exc}",
+                                    field="resident_ids") from exc
             store.insert_certificate(conn, {
                 "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
                 "options": {**options, "form": form},

@@ -38,9 +38,9 @@ def bearer_token(request: Request) -> str | None:
 
 
 def optional_session(request: Request) -> Session | None:
-    cached = getattr(request.state, "session", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "session"):
+        cached: Session | None = request.state.session
+        return cached
     svc = services(request)
     token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     session = svc.accounts.session(token, svc.clock.now()) if token else None
