@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -128,7 +129,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from kiban.web.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # access_log=False: uvicorn's line would carry query strings (names searched for).
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command("backup")

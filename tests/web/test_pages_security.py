@@ -30,7 +30,7 @@ def login(client: TestClient, username: str) -> str:
     response = client.post("/login", data={"username": username, "password": PASSWORD},
                            headers=HTML)
     assert response.status_code == 303, response.text
-    page = client.get("/console/move-in", headers=HTML)
+    page = client.get("/console", headers=HTML)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match
     return match.group(1)
@@ -127,3 +127,22 @@ def test_security_headers(client: TestClient) -> None:
     response = client.get("/login", headers=HTML)
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_municipality_admin_edits_settings_within_bounds(client: TestClient,
+                                                         sqlite_world: World) -> None:
+    login(client, "admin-a")
+    page = client.get("/admin/settings", headers=HTML)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"csrf_token": csrf, "certificate_issuer_title": "区長",
+            "certificate_issuer_name": "千代田 太郎", "certificate_fee": "300",
+            "late_notice_days": "14"}
+    assert client.post("/admin/settings", data=form, headers=HTML).status_code == 200
+    assert sqlite_world.svc.municipalities.get(LG_A)["settings"]["certificate_issuer_name"] == \
+        "千代田 太郎"
+    bad = client.post("/admin/settings", data={**form, "certificate_fee": "-5"}, headers=HTML)
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    # A counter clerk may not open it.
+    client.cookies.clear()
+    login(client, "clerk-a")
+    assert client.get("/admin/settings", headers=HTML).status_code == 403

@@ -149,3 +149,39 @@ async def create_staff(request: Request, session: PageAuth) -> Response:
                       roles=[r for r in Role if r is not Role.PLATFORM_ADMIN], error=exc,
                       values={k: str(v) for k, v in form.items() if k != "password"})
     return RedirectResponse("/admin/staff", status_code=303)
+
+
+@router.get("/admin/settings", response_class=HTMLResponse)
+def settings_page(request: Request, session: PageAuth) -> Response:
+    staff = session.staff
+    staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
+    assert staff.lgcode is not None
+    svc = services(request)
+    return render(request, "settings.html", session, muni=svc.municipalities.get(staff.lgcode),
+                  towns=svc.municipalities.towns(staff.lgcode), error=None, saved=False)
+
+
+@router.post("/admin/settings")
+async def save_settings(request: Request, session: PageAuth) -> Response:
+    form = await request.form()
+    check_csrf(request, session, str(form.get("csrf_token", "")))
+    staff = session.staff
+    staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
+    assert staff.lgcode is not None
+    svc = services(request)
+    values: dict[str, Any] = {
+        "certificate_issuer_title": str(form.get("certificate_issuer_title", "")).strip(),
+        "certificate_issuer_name": str(form.get("certificate_issuer_name", "")).strip(),
+    }
+    error: KibanError | None = None
+    for key in ("certificate_fee", "late_notice_days"):
+        raw = str(form.get(key, "")).strip()
+        values[key] = int(raw) if raw.isdigit() else raw
+    try:
+        svc.municipalities.update_settings(staff.lgcode, values, svc.clock.now(), staff.id)
+    except KibanError as exc:
+        error = exc
+    return render(request, "settings.html", session, status=error.status if error else 200,
+                  muni=svc.municipalities.get(staff.lgcode),
+                  towns=svc.municipalities.towns(staff.lgcode), error=error,
+                  saved=error is None)
