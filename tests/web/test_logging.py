@@ -7,8 +7,8 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from kiban_testkit import LG_A, PASSWORD, World, move_in_data
 from kiban.web.app import create_app
+from kiban_testkit import LG_A, PASSWORD, World, move_in_data
 
 
 def test_access_log_has_no_query_string_or_names(sqlite_world: World,
