@@ -106,9 +106,11 @@ class Registry:
     # --- reads ------------------------------------------------------------------------------
 
     def view(self, conn: Connection, r: Resident, actor: StaffMember,
-             towns: dict[str, str] | None = None) -> dict[str, Any]:
+             towns: dict[str, str] | None = None,
+             households: dict[str, Household] | None = None) -> dict[str, Any]:
         """A resident as the API and pages show it; the 個人番号 only to roles that may see it."""
-        hh = store.get_household(conn, r.lgcode, r.household_id)
+        hh = (households.get(r.household_id) if households is not None
+              else store.get_household(conn, r.lgcode, r.household_id))
         towns = towns if towns is not None else store.town_names(conn, r.lgcode)
         data = snapshot(r)
         if not actor.can(Permission.MY_NUMBER_READ):
@@ -198,8 +200,9 @@ class Registry:
                 town_code=town_code, banchi=banchi, juminhyo_code=juminhyo_code,
                 statuses=statuses, limit=per_page, offset=(page - 1) * per_page)
             towns = store.town_names(conn, lgcode)
+            households = store.get_households(conn, lgcode, {r.household_id for r in rows})
             return {"total": total, "page": page, "per_page": per_page,
-                    "items": [self.view(conn, r, actor, towns) for r in rows]}
+                    "items": [self.view(conn, r, actor, towns, households) for r in rows]}
 
     # --- writing a change -------------------------------------------------------------------
 
