@@ -432,3 +432,63 @@ def iter_households(conn: Connection, lgcode: str) -> Iterator[Household]:
 def existing_codes(conn: Connection, lgcode: str) -> set[str]:
     return set(conn.execute(select(residents.c.juminhyo_code)
                             .where(residents.c.lgcode == lgcode)).scalars())
+
+
+# --- bulk migration (kiban.registry.migration) --------------------------------------------------
+
+
+def _binary_order(conn: Connection, column: Any) -> Any:
+    """Code-point order on every backend, so an export is byte-identical wherever it runs
+    and the migration can merge two ordered cursors by comparing ids in Python."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def export_households(conn: Connection, lgcode: str) -> Iterator[Any]:
+    """Every household (any status) as raw rows, ordered by id."""
+    query = (select(households).where(households.c.lgcode == lgcode)
+             .order_by(_binary_order(conn, households.c.id)))
+    yield from conn.execute(query).yield_per(5000).mappings()
+
+
+def export_residents(conn: Connection, lgcode: str) -> Iterator[Any]:
+    """Every resident record (removed and void too) as raw rows, by household then id."""
+    c = residents.c
+    query = (select(*[col for col in residents.c if col.name not in _KEY_COLUMNS])
+             .where(c.lgcode == lgcode)
+             .order_by(_binary_order(conn, c.household_id), _binary_order(conn, c.id)))
+    yield from conn.execute(query).yield_per(5000).mappings()
+
+
+def registry_identifiers(conn: Connection, lgcode: str) -> dict[str, set[str]]:
+    """What an import must not repeat: resident and household ids, 住民票コード, and the
+    個人番号 of active residents. One query each, so validation needs no per-row query."""
+    c = residents.c
+    return {
+        "resident_ids": set(conn.execute(select(c.id).where(c.lgcode == lgcode)).scalars()),
+        "household_ids": set(conn.execute(select(households.c.id).where(
+            households.c.lgcode == lgcode)).scalars()),
+        "juminhyo_codes": set(conn.execute(select(c.juminhyo_code).where(
+            c.lgcode == lgcode)).scalars()),
+        "my_numbers": set(conn.execute(select(c.my_number).where(
+            c.lgcode == lgcode, c.status == Status.ACTIVE.value,
+            c.my_number.is_not(None))).scalars()),
+    }
+
+
+def bulk_insert(conn: Connection, household_rows: list[dict[str, Any]],
+                resident_rows: list[dict[str, Any]]) -> None:
+    """Prepared rows (every column, search keys included) in one executemany per table."""
+    if household_rows:
+        conn.execute(insert(households), household_rows)
+    if resident_rows:
+        conn.execute(insert(residents), resident_rows)
+
+
+def get_households(conn: Connection, lgcode: str, ids: Iterable[str]) -> dict[str, Household]:
+    """Many households in one query (a search page's addresses)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = conn.execute(select(households).where(households.c.lgcode == lgcode,
+                                                 households.c.id.in_(ids)))
+    return {r.id: to_household(r) for r in rows}
