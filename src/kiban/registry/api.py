@@ -169,7 +169,7 @@ class CertificateRequest(Strict):
 
 
 def _change(name: str, model: type[Strict], method: str, summary: str) -> None:
-    async def handler(request: Request, lgcode: LgCode, session: Auth,
+    def handler(request: Request, lgcode: LgCode, session: Auth,
                       body: Annotated[model, Body()]) -> Response:  # type: ignore[valid-type]
         svc = services(request)
         data = body.model_dump(mode="python")  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from kiban.core.errors import FieldError, KibanError
 from kiban.platform.auth import Permission
 from kiban.registry.model import CHANGE_LABELS, RELATIONSHIPS
-from kiban.web.deps import check_csrf, services
+from kiban.web.deps import PostedForm, check_csrf, services
 from kiban.web.pages import PageAuth, render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -66,8 +66,7 @@ def resident_page(request: Request, session: PageAuth, resident_id: str) -> Resp
 
 
 @router.post("/residents/{resident_id}/certificate")
-async def certificate(request: Request, session: PageAuth, resident_id: str) -> Response:
-    form = await request.form()
+def certificate(request: Request, session: PageAuth, resident_id: str, form: PostedForm) -> Response:
     check_csrf(request, session, str(form.get("csrf_token", "")))
     lgcode = _lgcode(session)
     svc = services(request)
@@ -102,8 +101,7 @@ def move_in_form(request: Request, session: PageAuth) -> Response:
 
 
 @router.post("/move-in")
-async def move_in(request: Request, session: PageAuth) -> Response:
-    form = await request.form()
+def move_in(request: Request, session: PageAuth, form: PostedForm) -> Response:
     check_csrf(request, session, str(form.get("csrf_token", "")))
     lgcode = _lgcode(session)
     svc = services(request)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import insert, select
+from starlette.datastructures import FormData
 
 from kiban.core.errors import Conflict, Forbidden, KibanError
 from kiban.platform.auth import Session, constant_time_equal
@@ -60,12 +61,21 @@ def check_csrf(request: Request, session: Session, form_token: str | None = None
                         "CSRF token missing or wrong.")
 
 
-async def api_session(request: Request) -> Session:
+def api_session(request: Request) -> Session:
     session = optional_session(request)
     if session is None:
         raise Unauthenticated()
     check_csrf(request, session)
     return session
+
+
+async def read_form(request: Request) -> FormData:
+    """Parsed in the event loop, so the handler itself can be a plain (threadpool) function
+    that may block on the database."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(read_form)]
 
 
 def problem(error: KibanError, instance: str = "") -> JSONResponse:

@@ -12,6 +12,7 @@ from kiban.core.errors import KibanError
 from kiban.platform.auth import ROLE_LABELS, Permission, Role, Session
 from kiban.web.deps import (
     SESSION_COOKIE,
+    PostedForm,
     Unauthenticated,
     check_csrf,
     optional_session,
@@ -132,8 +133,7 @@ def staff_page(request: Request, session: PageAuth) -> Response:
 
 
 @router.post("/admin/staff")
-async def create_staff(request: Request, session: PageAuth) -> Response:
-    form = await request.form()
+def create_staff(request: Request, session: PageAuth, form: PostedForm) -> Response:
     check_csrf(request, session, str(form.get("csrf_token", "")))
     staff = session.staff
     staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
@@ -162,8 +162,7 @@ def settings_page(request: Request, session: PageAuth) -> Response:
 
 
 @router.post("/admin/settings")
-async def save_settings(request: Request, session: PageAuth) -> Response:
-    form = await request.form()
+def save_settings(request: Request, session: PageAuth, form: PostedForm) -> Response:
     check_csrf(request, session, str(form.get("csrf_token", "")))
     staff = session.staff
     staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
