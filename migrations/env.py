@@ -8,19 +8,25 @@ from kiban.platform import settings as settings_module
 from kiban.platform.db import make_engine
 
 config = context.config
+# Only for `alembic revision --autogenerate`; revisions themselves never import the models.
+target_metadata = None
+if config.attributes.get("autogenerate"):
+    import kiban.platform.tables
+    import kiban.registry.store  # noqa: F401
+    from kiban.platform.db import metadata as target_metadata
 
 
 def run() -> None:
     url = config.attributes.get("url") or settings_module.load().admin_database_url
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection)
+        context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(url, pool_size=1)
     with engine.connect() as conn:
-        context.configure(connection=conn)
+        context.configure(connection=conn, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

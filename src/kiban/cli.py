@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from kiban import demo as demo_module
 from kiban.clikit import fail, services
 from kiban.core.errors import KibanError
 from kiban.platform import settings as settings_module
@@ -24,6 +26,7 @@ app.add_typer(muni_app, name="municipality")
 app.add_typer(staff_app, name="staff")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(demo_module.app, name="demo")
 
 
 @db_app.command("upgrade")
@@ -94,6 +97,35 @@ def staff_list(lgcode: Annotated[str | None, typer.Option()] = None) -> None:
         typer.echo(f"{m.username}\t{m.lgcode or '-'}\t{','.join(sorted(m.roles))}")
 
 
+@staff_app.command("deactivate")
+def staff_deactivate(username: str) -> None:
+    """Close an account: its sessions and API tokens stop working at once."""
+    try:
+        services().accounts.deactivate(username)
+    except KibanError as exc:
+        fail(exc)
+    typer.echo(f"deactivated {username}")
+
+
+@staff_app.command("password")
+def staff_password(username: str) -> None:
+    """Set a new password (prompted); signs the account out everywhere."""
+    secret = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        services().accounts.set_password(username, secret)
+    except KibanError as exc:
+        fail(exc)
+    typer.echo(f"password changed for {username}")
+
+
+@staff_app.command("purge")
+def staff_purge() -> None:
+    """Drop expired sessions and old login failures (run daily)."""
+    svc = services()
+    count = svc.accounts.purge(svc.clock.now(), svc.settings.login_window_seconds)
+    typer.echo(f"purged {count} rows")
+
+
 @staff_app.command("token")
 def staff_token(username: str) -> None:
     """Issue an API token (Bearer) for a staff member."""
@@ -104,15 +136,36 @@ def staff_token(username: str) -> None:
         fail(exc)
 
 
+@ledger_app.command("head")
+def ledger_head() -> None:
+    """Print each chain's head (LGCODE SEQ HASH): publish it outside the database, so a
+    rewrite of a whole chain, or of its end, is caught by `verify --expect`."""
+    svc = services()
+    for m in svc.municipalities.list():
+        report = svc.registry.verify_ledger(m["lgcode"])
+        typer.echo(f"{m['lgcode']} {report['head_seq']} {report['head_hash']}")
+
+
 @ledger_app.command("verify")
 def ledger_verify(lgcode: Annotated[str | None, typer.Option(
-        help="one municipality; all when omitted")] = None) -> None:
+        help="one municipality; all when omitted")] = None,
+        expect: Annotated[Path | None, typer.Option(
+            help="a file of published heads (the output of `kiban ledger head`)")] = None
+                  ) -> None:
     """Check every chain: names each altered, removed, inserted or reordered entry."""
     svc = services()
     codes = [lgcode] if lgcode else [m["lgcode"] for m in svc.municipalities.list()]
+    published: dict[str, tuple[int, str]] = {}
+    if expect:
+        for line in expect.read_text().split("\n"):
+            if line.strip():
+                code, seq, digest = line.split()
+                published[code] = (int(seq), digest)
     bad = False
     for code in codes:
         report = svc.registry.verify_ledger(code)
+        if code in published:
+            report = svc.registry.verify_ledger(code, expected_head=published[code])
         if report["ok"]:
             typer.echo(f"{code}: ok ({report['head_seq']} entries, head {report['head_hash']})")
         else:
@@ -131,7 +184,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # access_log=False: uvicorn's line would carry query strings (names searched for).
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
+    # Behind a load balancer, KIBAN_FORWARDED_ALLOW_IPS names it, so the login rate limit
+    # sees the client's address rather than the balancer's.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False,
+                proxy_headers=True,
+                forwarded_allow_ips=os.environ.get("KIBAN_FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 
 @app.command("backup")
@@ -139,7 +196,11 @@ def backup(path: Path) -> None:
     """Write the whole database (every municipality) to a JSON Lines file."""
     from kiban.platform import backup as backup_module
 
-    counts = backup_module.dump(services().db, path)
+    try:
+        counts = backup_module.dump(services().db, path)
+    except backup_module.BackupRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"wrote {sum(counts.values())} rows from {len(counts)} tables to {path}")
 
 
@@ -148,7 +209,11 @@ def restore(path: Path) -> None:
     """Replace the database's contents with a backup (schema must be up to date)."""
     from kiban.platform import backup as backup_module
 
-    counts = backup_module.load(services().db, path)
+    try:
+        counts = backup_module.load(services().db, path)
+    except backup_module.BackupRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"restored {sum(counts.values())} rows into {len(counts)} tables")
 
 

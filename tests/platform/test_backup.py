@@ -54,3 +54,32 @@ def test_restore_refuses_a_foreign_file(world: World, tmp_path: Path,
     result = CliRunner().invoke(app, ["restore", str(bogus)])
     assert result.exit_code != 0
     assert world.svc.municipalities.get(LG_A)["name"] == "千代田区"
+
+
+def test_backup_as_the_application_role_is_refused(pg_world: World, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_world.svc.registry.move_in(pg_world.clerk_a, LG_A, move_in_data())
+    # Without the owner's URL, the app role would see no personal data: refuse, don't lie.
+    monkeypatch.setenv("KIBAN_DATABASE_URL", pg_world.backend.settings.database_url)
+    monkeypatch.delenv("KIBAN_DATABASE_ADMIN_URL", raising=False)
+    result = CliRunner().invoke(app, ["backup", str(tmp_path / "b.jsonl")])
+    assert result.exit_code == 2
+    assert "owner" in result.output
+
+
+def test_login_works_after_restore(world: World, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiban.platform.auth import BadCredentials
+
+    settings = world.backend.settings
+    monkeypatch.setenv("KIBAN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("KIBAN_DATABASE_ADMIN_URL", settings.admin_database_url)
+    accounts, now = world.svc.accounts, world.svc.clock.now()
+    with pytest.raises(BadCredentials):
+        accounts.login("clerk-a", "wrong-password", "1.2.3.4", now, 5, 900)
+    dump = tmp_path / "b.jsonl"
+    assert CliRunner().invoke(app, ["backup", str(dump)]).exit_code == 0
+    assert CliRunner().invoke(app, ["restore", str(dump)]).exit_code == 0
+    # Sequences continue after the restored rows: a new failure row is no duplicate key.
+    with pytest.raises(BadCredentials):
+        accounts.login("clerk-a", "wrong-password", "1.2.3.4", now, 5, 900)

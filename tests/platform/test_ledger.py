@@ -125,3 +125,39 @@ def test_cli_verify_exits_non_zero_and_names_the_entry(world: World,
     assert bad.exit_code == 1
     assert f"{LG_A}: entry 2: altered" in bad.output
     assert f"{LG_B}: ok" in bad.output
+
+
+def test_deleted_change_event_is_named(world: World) -> None:
+    _populate(world)
+    _tamper(world, "DELETE FROM event_subjects WHERE lgcode = :lg")
+    _tamper(world, "DELETE FROM change_events WHERE lgcode = :lg")
+    problems = _problems(world)
+    assert len(problems) == 3 and "not in the registry" in problems[0]["detail"]
+
+
+def test_rewritten_tail_is_caught_by_the_published_head(world: World, tmp_path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiban.cli import app
+
+    _populate(world)
+    settings = world.backend.settings
+    monkeypatch.setenv("KIBAN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("KIBAN_DATABASE_ADMIN_URL", settings.admin_database_url)
+    runner = CliRunner()
+    heads = runner.invoke(app, ["ledger", "head"])
+    assert heads.exit_code == 0
+    published = tmp_path / "heads.txt"
+    published.write_text(heads.output)
+    # An owner who drops the last entry and rewinds the head row leaves a consistent chain...
+    with world.svc.db.tenant(LG_A) as conn:
+        last, _ = ledger.head(conn, LG_A)
+    _tamper(world, "DELETE FROM ledger_entries WHERE lgcode = :lg AND seq = :s", s=last)
+    with world.svc.db.admin_engine.begin() as conn:
+        prev = conn.execute(text("SELECT hash FROM ledger_entries WHERE lgcode = :lg AND seq = :s"),
+                            {"lg": LG_A, "s": last - 1}).scalar_one()
+        conn.execute(text("UPDATE ledger_heads SET seq = :s, hash = :h WHERE lgcode = :lg"),
+                     {"lg": LG_A, "s": last - 1, "h": prev})
+    # ...which only the published head exposes.
+    result = runner.invoke(app, ["ledger", "verify", "--expect", str(published)])
+    assert result.exit_code == 1
+    assert f"{LG_A}: entry {last}: removed" in result.output

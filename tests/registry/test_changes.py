@@ -45,6 +45,7 @@ def test_late_move_in_is_flagged_not_refused(world: World) -> None:
     ({"members": [person(sex="9")]}, "members[0].sex"),
     ({"members": [person(my_number="123456789012")]}, "members[0].my_number"),
     ({"members": [person(juminhyo_code="12345678901")]}, "members[0].juminhyo_code"),
+    ({"members": [person(juminhyo_code="abcdefghijk")]}, "members[0].juminhyo_code"),
     ({"address": {"town_code": "9999999", "banchi": "1"}}, "address.town_code"),
     ({"address": {"town_code": "0001001", "banchi": "<script>"}}, "address.banchi"),
     ({"members": [person(relationship="妻")]}, "members"),
@@ -242,3 +243,40 @@ def test_search_by_kana_kanji_birth_date_code_and_address(world: World) -> None:
         reg.search(world.clerk_a, LG_A)
     page = reg.search(world.clerk_a, LG_A, name="ヤマダ", per_page=1, page=2)
     assert page["total"] == 2 and len(page["items"]) == 1
+
+
+def test_cancelling_a_move_out_withdraws_the_data_sent_ahead(world: World) -> None:
+    reg = world.svc.registry
+    ids = move_in(world)["resident_ids"]
+    out = reg.move_out(world.clerk_a, LG_A, {
+        "resident_ids": ids, "planned_on": "2026-04-10", "notified_on": "2026-04-01",
+        "destination": "横浜市", "dest_lgcode": LG_B})
+    assert len(reg.incoming_transfers(world.clerk_b, LG_B)) == 2
+    reg.cancel(world.supervisor_a, LG_A, {"event_id": out["event_id"], "reason": "届出の撤回"})
+    assert reg.incoming_transfers(world.clerk_b, LG_B) == []
+    assert reg.get(world.clerk_a, LG_A, ids[0])["status"] == "active"
+
+
+def test_cancelling_a_special_move_in_reopens_the_transfer(world: World) -> None:
+    import datetime as dt
+
+    reg = world.svc.registry
+    ids = move_in(world)["resident_ids"]
+    out = reg.move_out(world.clerk_a, LG_A, {
+        "resident_ids": ids[:1], "planned_on": "2026-04-10", "notified_on": "2026-04-01",
+        "destination": "横浜市", "dest_lgcode": LG_B, "remaining_head_id": ids[1]})
+    transfer = reg.incoming_transfers(world.clerk_b, LG_B)[0]
+    world.svc.clock.advance(dt.timedelta(days=7))  # type: ignore[attr-defined]
+    moved = reg.special_move_in(world.clerk_b, LG_B, {
+        "transfer_id": transfer["id"], "occurred_on": "2026-04-05", "notified_on": "2026-04-07",
+        "address": {"town_code": "0001002", "banchi": "3"}})
+    assert reg.get(world.clerk_a, LG_A, ids[0])["removed_on"] == "2026-04-05"
+    # The departure cannot withdraw a move-out the destination has used.
+    with pytest.raises(Conflict):
+        reg.cancel(world.supervisor_a, LG_A, {"event_id": out["event_id"], "reason": "誤り"})
+    supervisor_b = world.svc.accounts.create("super-b", "correct-horse-battery", "責任 B",
+                                             ["registry_supervisor"], LG_B, world.svc.clock.now())
+    reg.cancel(supervisor_b, LG_B, {"event_id": moved["event_id"], "reason": "誤入力"})
+    assert reg.get(world.clerk_a, LG_A, ids[0])["removed_on"] == "2026-04-10"
+    assert [t["id"] for t in reg.incoming_transfers(world.clerk_b, LG_B)] == [transfer["id"]]
+    assert reg.verify_ledger(LG_A)["ok"] and reg.verify_ledger(LG_B)["ok"]

@@ -42,7 +42,7 @@ def test_registry_api_never_fails_with_a_server_error(sqlite_world: World, path:
             method, case.formatted_path, json=case.body if method == "POST" else None,
             params=case.query, headers={"Authorization": f"Bearer {token}"})
         seen.add(response.status_code)
-        assert response.status_code < 500, response.text
+        assert response.status_code < 500, f"{case.body!r} -> {response.text}"
         if response.status_code >= 400:
             assert response.headers["content-type"].startswith("application/problem+json")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from kiban.core.errors import Conflict, FieldError, Forbidden, KibanError, ValidationFailed
 from kiban.platform.db import Database
@@ -128,8 +129,15 @@ def _member(row: object) -> StaffMember:
 
 
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, secret_key: str) -> None:
         self.db = db
+        self._secret = secret_key.encode()
+
+    def _attempt_key(self, username: str, client: str) -> str:
+        """Failed logins are counted per username and client address, stored as a keyed hash
+        so the table names neither."""
+        return hmac.new(self._secret, f"{username.lower()}|{client}".encode(),
+                        hashlib.sha256).hexdigest()
 
     def create(self, username: str, password: str, display_name: str, roles: builtins.list[str],
                lgcode: str | None, at: datetime, department: str = "") -> StaffMember:
@@ -177,7 +185,7 @@ class Accounts:
     def login(self, username: str, password: str, client: str, at: datetime,
               attempts: int, window_seconds: int, kind: str = "browser") -> tuple[str, Session]:
         """Returns the session token (for the cookie) and the session."""
-        key = _token_hash(f"{username.lower()}|{client}")
+        key = self._attempt_key(username, client)
         since = at - timedelta(seconds=window_seconds)
         with self.db.platform() as conn:
             failures = conn.execute(select(func.count()).select_from(login_failures).where(
@@ -234,6 +242,37 @@ class Accounts:
         if expires <= at:
             return None
         return Session(_member(row), row.csrf_token, row.kind)
+
+    def deactivate(self, username: str) -> None:
+        """A leaver: the account stops working at once, every session and token with it."""
+        with self.db.platform() as conn:
+            row = conn.execute(select(staff.c.id).where(staff.c.username == username)).first()
+            if row is None:
+                raise ValidationFailed([FieldError("username", "職員が見つかりません。",
+                                                   "No such staff member.")])
+            conn.execute(update(staff).where(staff.c.id == row.id).values(active=False))
+            conn.execute(delete(sessions).where(sessions.c.staff_id == row.id))
+
+    def set_password(self, username: str, password: str) -> None:
+        if len(password) < 12:
+            raise ValidationFailed([FieldError("password", "パスワードは12文字以上にしてください。",
+                                               "password must be at least 12 characters.")])
+        with self.db.platform() as conn:
+            row = conn.execute(select(staff.c.id).where(staff.c.username == username)).first()
+            if row is None:
+                raise ValidationFailed([FieldError("username", "職員が見つかりません。",
+                                                   "No such staff member.")])
+            conn.execute(update(staff).where(staff.c.id == row.id)
+                         .values(password_hash=_hasher.hash(password)))
+            conn.execute(delete(sessions).where(sessions.c.staff_id == row.id))
+
+    def purge(self, at: datetime, window_seconds: int) -> int:
+        """Drops expired sessions and login failures older than the rate-limit window."""
+        with self.db.platform() as conn:
+            gone = conn.execute(delete(sessions).where(sessions.c.expires_at <= at)).rowcount
+            gone += conn.execute(delete(login_failures).where(
+                login_failures.c.at <= at - timedelta(seconds=window_seconds))).rowcount
+        return int(gone)
 
     def logout(self, token: str) -> None:
         with self.db.platform() as conn:

@@ -12,10 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Date, DateTime, delete, insert, select
+from sqlalchemy import Connection, Date, DateTime, Integer, delete, insert, select, text
 
 import kiban.platform.tables  # noqa: F401 - registers the platform tables
-from kiban.platform.db import Database, metadata
+from kiban.platform.db import Database, bypasses_row_security, metadata
 
 FORMAT = "kiban-backup/1"
 
@@ -37,10 +37,22 @@ def _encode(value: Any) -> Any:
     return value
 
 
+class BackupRefused(RuntimeError):
+    pass
+
+
 def dump(db: Database, path: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    with db.admin_engine.connect() as conn, _open(path, "w") as out:
-        out.write(json.dumps({"format": FORMAT}) + "\n")
+    engine = db.admin_engine
+    if engine.dialect.name == "postgresql":
+        # One snapshot for every table: the backup is consistent even while the app writes.
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    with engine.connect() as conn, _open(path, "w") as out:
+        if not bypasses_row_security(conn):
+            raise BackupRefused("the admin connection cannot read every municipality's rows: "
+                                "set KIBAN_DATABASE_ADMIN_URL to the tables' owner")
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        out.write(json.dumps({"format": FORMAT, "revision": revision}) + "\n")
         for table in _tables():
             n = 0
             for row in conn.execute(select(table)).yield_per(5000):
@@ -65,7 +77,13 @@ def load(db: Database, path: Path) -> dict[str, int]:
     with db.admin_engine.begin() as conn, _open(path, "r") as source:
         header = json.loads(source.readline() or "{}")
         if header.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} file")
+            raise BackupRefused(f"not a {FORMAT} file")
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        if header.get("revision") != revision:
+            raise BackupRefused(f"the backup is of schema {header.get('revision')}, the database "
+                                f"is at {revision}: migrate first")
+        if not bypasses_row_security(conn):
+            raise BackupRefused("the admin connection cannot write every municipality's rows")
         for table in reversed(list(tables.values())):
             conn.execute(delete(table))
         batch: list[dict[str, Any]] = []
@@ -88,4 +106,18 @@ def load(db: Database, path: Path) -> dict[str, int]:
                     row[column] = decode(row[column])
             batch.append(row)
         flush()
+        if conn.dialect.name == "postgresql":
+            _reset_sequences(conn, list(tables.values()))
     return {k: v for k, v in counts.items() if v}
+
+
+def _reset_sequences(conn: Connection, tables: list[Any]) -> None:
+    """Restored rows keep their ids; the sequences must continue after them."""
+    for table in tables:
+        for column in table.primary_key.columns:
+            if column.autoincrement is True or (
+                    column.autoincrement == "auto" and isinstance(column.type, Integer)
+                    and len(table.primary_key.columns) == 1):
+                conn.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE((SELECT max({column.name}) FROM {table.name}), 0) + 1, false)"))

@@ -105,3 +105,15 @@ def switch_tenant(conn: Connection, lgcode: str) -> None:
     the 転入通知 back to the departure municipality). Only services call this."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT set_config('kiban.lgcode', :c, true)"), {"c": lgcode})
+
+
+def bypasses_row_security(conn: Connection) -> bool:
+    """True when this connection reads past the row-level policies: a superuser, a BYPASSRLS
+    role or the tables' owner (RLS is enabled, not forced). Backups need that; the
+    application must never have it."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(text(
+        "SELECT r.rolsuper OR r.rolbypassrls OR t.tableowner = current_user "
+        "FROM pg_roles r, pg_tables t WHERE r.rolname = current_user "
+        "AND t.tablename = 'residents'")).scalar())

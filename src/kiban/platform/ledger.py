@@ -3,7 +3,8 @@
 Each entry's hash covers its content and the previous entry's hash, so altering, removing,
 inserting or reordering an entry breaks the chain at that entry. The head (last seq and hash)
 is kept apart, so removing entries from the end is caught too; publishing the head outside
-the database (`kiban ledger head`) lets an auditor catch a rewrite of the whole chain.
+the database (`kiban ledger head`, then `kiban ledger verify --expect FILE`) lets an auditor
+catch a rewrite of the whole chain or of its end.
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ def entries(conn: Connection, lgcode: str, *, kind: str | None = None, subject: 
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def verify(conn: Connection, lgcode: str) -> list[Problem]:
-    """Walk the chain in storage order and name every entry that does not fit."""
+def verify(conn: Connection, lgcode: str,
+           expected_head: tuple[int, str] | None = None) -> list[Problem]:
+    """Walk the chain in storage order and name every entry that does not fit. A head
+    published earlier (seq, hash) must still be in the chain, with the same hash."""
     problems: list[Problem] = []
     prev, expected_seq = GENESIS, 1
     query = (select(ledger_entries).where(ledger_entries.c.lgcode == lgcode)
@@ -113,9 +116,14 @@ def verify(conn: Connection, lgcode: str) -> list[Problem]:
         elif r["prev_hash"] != prev and r["seq"] == expected_seq:
             problems.append(Problem(r["seq"], "inserted or reordered",
                                     "the entry does not follow the previous entry's hash"))
-        elif r["prev_hash"] != prev and r["seq"] > expected_seq:
-            pass  # already named as a gap
         prev, expected_seq, last_seq = r["hash"], r["seq"] + 1, r["seq"]
+    if expected_head is not None:
+        seq, digest = expected_head
+        found = conn.execute(select(ledger_entries.c.hash).where(
+            ledger_entries.c.lgcode == lgcode, ledger_entries.c.seq == seq)).scalar()
+        if found != digest:
+            problems.append(Problem(seq, "removed" if found is None else "altered",
+                                    "the published head is no longer in the chain"))
     head_seq, head_hash = head(conn, lgcode)
     if head_seq > last_seq:
         problems.append(Problem(last_seq + 1, "removed",

@@ -20,12 +20,11 @@ from kiban.platform.tables import municipalities, towns
 DEFAULT_SETTINGS: dict[str, Any] = {
     "certificate_issuer_title": "市長",  # 証明書の認証者の職名
     "certificate_issuer_name": "",
-    "certificate_fee": 300,
-    "late_notice_days": 14,
+    "certificate_fee": 300,  # 手数料 (yen), recorded with each certificate issued
 }
 SETTING_TYPES: dict[str, type] = {
     "certificate_issuer_title": str, "certificate_issuer_name": str,
-    "certificate_fee": int, "late_notice_days": int,
+    "certificate_fee": int,
 }
 
 
@@ -69,7 +68,7 @@ class Municipalities:
                                      "prefecture is required."))
         if errors:
             raise ValidationFailed(errors)
-        with self.db.platform() as conn:
+        with self.db.tenant(lgcode) as conn:  # the row and its genesis entry together
             if conn.execute(select(municipalities.c.lgcode)
                             .where(municipalities.c.lgcode == lgcode)).first():
                 raise Conflict("この地方公共団体は登録済みです。",
@@ -78,7 +77,6 @@ class Municipalities:
                    "name_kana": clean_name(name_kana), "settings": dict(DEFAULT_SETTINGS),
                    "created_at": at}
             conn.execute(insert(municipalities).values(**row))
-        with self.db.tenant(lgcode) as conn:
             ledger.append(conn, lgcode, "municipality.created", lgcode,
                           {"name": row["name"], "prefecture": row["prefecture"]}, actor, at)
         return row

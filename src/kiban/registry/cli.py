@@ -99,3 +99,78 @@ def certificate(lgcode: str, resident_ids: list[str], username: As,
         _fail(exc)
     output.write_bytes(pdf)
     typer.echo(f"{serial} -> {output}")
+
+
+# --- migration (docs/migration-format.md) -----------------------------------------------------
+
+Format = Annotated[str, typer.Option("--format", help="jsonl or csv")]
+
+
+@app.command("export")
+def export(lgcode: str, file: Annotated[Path, typer.Argument(help="output file, or - for stdout")],
+           username: As, fmt: Format = "jsonl") -> None:
+    """Export the whole registry (除票 included) in the standard migration format."""
+    import os
+    import sys
+
+    from kiban.registry.migration import RegistryMigration
+
+    svc, member = _context(username)
+    migration = RegistryMigration(svc.db, svc.clock)
+    try:
+        if str(file) == "-":
+            count = migration.export(member, lgcode, sys.stdout, fmt)
+        else:
+            # Written aside and renamed: a refused or failed export leaves no partial file of
+            # personal data behind.
+            part = file.with_name(file.name + ".part")
+            try:
+                with part.open("w", encoding="utf-8", newline="") as out_file:
+                    count = migration.export(member, lgcode, out_file, fmt)
+                os.replace(part, file)
+            finally:
+                part.unlink(missing_ok=True)
+    except KibanError as exc:
+        _fail(exc)
+    typer.echo(f"exported {count} residents of {lgcode} to {file}", err=True)
+
+
+@app.command("import")
+def import_(lgcode: str, file: Annotated[Path, typer.Argument(help="input file, or - for stdin")],
+            username: As, fmt: Format = "jsonl",
+            partial: Annotated[bool, typer.Option(
+                "--partial", help="import the valid households, skip the others")] = False,
+            validate_only: Annotated[bool, typer.Option(
+                "--validate-only", help="check the file, write nothing")] = False,
+            from_lgcode: Annotated[str | None, typer.Option(
+                "--from-lgcode", help="accept a file exported by this other municipality")]
+            = None) -> None:
+    """Import a migration file: all-or-nothing unless --partial. Prints every bad line and
+    field; exits 2 when there are any."""
+    import sys
+
+    from kiban.registry.migration import RegistryMigration
+
+    svc, member = _context(username)
+    migration = RegistryMigration(svc.db, svc.clock)
+    try:
+        if str(file) == "-":
+            sys.stdin.reconfigure(encoding="utf-8-sig", newline="")  # type: ignore[union-attr]
+            src = sys.stdin
+        else:
+            src = file.open(encoding="utf-8-sig", newline="")
+        with src:
+            if validate_only:
+                report = migration.validate(member, lgcode, src, fmt, source_lgcode=from_lgcode)
+            else:
+                report = migration.import_(member, lgcode, src, fmt, partial,
+                                           source_lgcode=from_lgcode)
+    except KibanError as exc:
+        _fail(exc)
+    except UnicodeDecodeError:
+        typer.echo("error: the file is not UTF-8 / ファイルが UTF-8 ではありません", err=True)
+        raise typer.Exit(2) from None
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(2)

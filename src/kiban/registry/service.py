@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from kiban.core.checkdigits import is_valid_lgcode, with_check_digit
+from kiban.core.checkdigits import is_valid_juminhyo_code, is_valid_lgcode, with_check_digit
 from kiban.core.clock import Clock, today_jst
 from kiban.core.errors import (
     Conflict,
@@ -345,8 +345,7 @@ class Registry:
                 errors.append(FieldError(f"members[{i}].relationship", "続柄を選んでください。",
                                          "relationship is required."))
             code = m.get("juminhyo_code")
-            if code and not (isinstance(code, str) and len(code) == 11 and
-                             with_check_digit(code[:10], "juminhyo") == code):
+            if code and not (isinstance(code, str) and is_valid_juminhyo_code(code)):
                 errors.append(FieldError(f"members[{i}].juminhyo_code",
                                          "住民票コードが不正です(検査数字)。",
                                          "juminhyo_code has a wrong check digit."))
@@ -477,14 +476,47 @@ class Registry:
         departure = transfer["lgcode"]
         switch_tenant(conn, departure)
         store.mark_transfer_used(conn, transfer, moved_in_on)
-        r = store.get_resident(conn, departure, transfer["resident_id"])
-        if r is not None and r.removed_on and moved_in_on < r.removed_on:
-            new = replace(r, removed_on=moved_in_on, version=r.version + 1)
-            store.save_resident(conn, new, r.version)
+        self._set_departure_date(conn, departure, transfer, min(moved_in_on,
+                                                                transfer["planned_on"]))
         ledger.append(conn, departure, "registry.move_in_notice", transfer["id"],
                       {"transfer": transfer["id"], "to": back_to,
                        "moved_in_on": moved_in_on.isoformat()}, "system", self.clock.now())
         switch_tenant(conn, back_to)
+
+    @staticmethod
+    def _set_departure_date(conn: Connection, departure: str, transfer: dict[str, Any],
+                            removed_on: date) -> None:
+        r = store.get_resident(conn, departure, transfer["resident_id"])
+        if r is None or r.removed_on == removed_on:
+            return
+        if not store.save_resident(conn, replace(r, removed_on=removed_on,
+                                                 version=r.version + 1), r.version):
+            raise Conflict("転出地の記録が更新中です。やり直してください。",
+                           "The departure record changed meanwhile; try again.")
+
+    def _undo_transfers(self, conn: Connection, lgcode: str, event: dict[str, Any]) -> None:
+        """Cancelling a 転出 withdraws the data sent ahead (refused once it was used);
+        cancelling a 特例転入 reopens it and gives the departure back its planned date."""
+        detail = event["detail"]
+        if event["kind"] == ChangeKind.MOVE_OUT.value:
+            for transfer_id in detail.get("transfer_ids", []):
+                transfer = store.get_own_transfer(conn, lgcode, transfer_id)
+                if transfer is not None and transfer["moved_in_on"] is not None:
+                    raise Conflict("転入地で特例転入が済んでいるため取り消せません。",
+                                   "The destination has already recorded the move-in.",
+                                   field="event_id")
+                store.delete_transfer(conn, lgcode, transfer_id)
+        elif event["kind"] == ChangeKind.SPECIAL_MOVE_IN.value:
+            departure = detail["from_lgcode"]
+            switch_tenant(conn, departure)
+            transfer = store.get_own_transfer(conn, departure, detail["transfer_id"])
+            if transfer is not None:
+                store.reopen_transfer(conn, transfer)
+                self._set_departure_date(conn, departure, transfer, transfer["planned_on"])
+                ledger.append(conn, departure, "registry.move_in_notice_withdrawn",
+                              transfer["id"], {"transfer": transfer["id"], "to": lgcode},
+                              "system", self.clock.now())
+            switch_tenant(conn, lgcode)
 
     # --- moves and household changes ---------------------------------------------------------
 
@@ -717,20 +749,17 @@ class Registry:
                 hh = store.get_household(conn, lgcode, r.household_id)
                 cert = self._moveout_data(r, hh, towns, data, planned)
                 certificates.append(cert)
+            transfers = [new_id() for _ in leaving] if dest and not abroad else []
             result = self._commit(conn, lgcode, actor, ChangeKind.MOVE_OUT, planned, notified,
                                   updated=updated, updated_hh=updated_hh,
                                   detail={"destination": data["destination"], "abroad": abroad,
-                                          "dest_lgcode": dest or "",
+                                          "dest_lgcode": dest or "", "transfer_ids": transfers,
                                           "late": is_late_notice(planned, notified)})
-            transfers = []
-            if dest and not abroad:
-                for r, cert in zip(leaving, certificates, strict=True):
-                    transfer_id = new_id()
-                    store.insert_transfer(conn, {
-                        "lgcode": lgcode, "id": transfer_id, "dest_lgcode": dest,
-                        "resident_id": r.id, "juminhyo_code": r.juminhyo_code,
-                        "data": cert["person"], "planned_on": planned, "moved_in_on": None})
-                    transfers.append(transfer_id)
+            for transfer_id, r, cert in zip(transfers, leaving, certificates, strict=False):
+                store.insert_transfer(conn, {
+                    "lgcode": lgcode, "id": transfer_id, "dest_lgcode": dest,
+                    "resident_id": r.id, "juminhyo_code": r.juminhyo_code,
+                    "data": cert["person"], "planned_on": planned, "moved_in_on": None})
             result["moveout_certificates"] = certificates
             result["transfer_ids"] = transfers
             return result
@@ -853,6 +882,7 @@ class Registry:
                                else replace(current_hh, status=Status.VOID))
                 updated_hh.append((current_hh, replace(restored_hh,
                                                        version=current_hh.version + 1)))
+            self._undo_transfers(conn, lgcode, event)
             result = self._commit(conn, lgcode, actor, ChangeKind.CANCELLATION, self.today(),
                                   None, updated=updated, updated_hh=updated_hh,
                                   detail={"reason": reason, "cancelled": event["id"]},
@@ -879,11 +909,11 @@ class Registry:
         today = self.today()
         bands: dict[int, list[int]] = {b: [0, 0] for b in range(0, 101, 5)}
         with self.db.tenant(lgcode) as conn:
-            for birth, sex in store.population(conn, lgcode):
+            for birth, sex, count in store.population(conn, lgcode):
                 age = today.year - birth.year - ((today.month, today.day) <
                                                  (birth.month, birth.day))
                 band = min(age // 5 * 5, 100)
-                bands[band][0 if sex == "1" else 1] += 1
+                bands[band][0 if sex == "1" else 1] += count
             counts = store.counts(conn, lgcode)
         pyramid = [{"band": f"{b}-{b + 4}" if b < 100 else "100+", "male": m, "female": f}
                    for b, (m, f) in sorted(bands.items())]
@@ -955,7 +985,8 @@ class Registry:
                                     field="resident_ids") from exc
             store.insert_certificate(conn, {
                 "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
-                "options": {**options, "form": form},
+                "options": {**options, "form": form,
+                            "fee": muni["settings"]["certificate_fee"]},
                 "content_hash": hashlib.sha256(pdf).hexdigest(), "issued_at": issued,
                 "issued_by": actor.id})
             ledger.append(conn, lgcode, "registry.certificate_issued", serial,
@@ -971,10 +1002,12 @@ class Registry:
 
     # --- verification ---------------------------------------------------------------------------
 
-    def verify_ledger(self, lgcode: str) -> dict[str, Any]:
-        """The chain (altered, removed, inserted, reordered entries) and the events it holds."""
+    def verify_ledger(self, lgcode: str,
+                      expected_head: tuple[int, str] | None = None) -> dict[str, Any]:
+        """The chain (altered, removed, inserted, reordered entries) and the events it holds;
+        with a published head, also that the chain still contains it."""
         with self.db.tenant(lgcode) as conn:
-            chain = ledger.verify(conn, lgcode)
+            chain = ledger.verify(conn, lgcode, expected_head)
             head_seq, head_hash = ledger.head(conn, lgcode)
         events = self.verify_events(lgcode)
         return {"lgcode": lgcode, "ok": not chain and not events, "head_seq": head_seq,
@@ -989,7 +1022,9 @@ class Registry:
             recorded = {e["subject"]: e["payload"]["digest"]
                         for e in ledger.entries(conn, lgcode, limit=10**9)
                         if e["kind"].startswith("registry.") and "digest" in e["payload"]}
+            seen: set[str] = set()
             for e in store.all_events(conn, lgcode):
+                seen.add(e["id"])
                 content = {"id": e["id"], "kind": e["kind"],
                            "occurred_on": e["occurred_on"].isoformat(),
                            "notified_on": e["notified_on"].isoformat()
@@ -998,6 +1033,8 @@ class Registry:
                            "before": e["before"], "after": e["after"], "cancels": e["cancels"]}
                 if recorded.get(e["id"]) != ledger.digest(content):
                     problems.append(f"change event {e['id']} does not match its ledger entry")
+            for missing in sorted(set(recorded) - seen):
+                problems.append(f"change event {missing} is in the ledger but not in the registry")
         return problems
 
 

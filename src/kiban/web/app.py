@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,8 +16,8 @@ from kiban import __version__
 from kiban.core.clock import Clock, SystemClock
 from kiban.core.errors import FieldError, KibanError, ValidationFailed
 from kiban.platform import settings as settings_module
-from kiban.platform.db import Database
-from kiban.platform.settings import Settings
+from kiban.platform.db import Database, bypasses_row_security
+from kiban.platform.settings import Settings, UnsafeConfiguration
 from kiban.registry import api as registry_api
 from kiban.registry import pages as registry_pages
 from kiban.web import admin, pages
@@ -42,6 +42,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
                db: Database | None = None) -> FastAPI:
     settings = settings or settings_module.load()
     svc = Services.build(settings, clock or SystemClock(), db)
+    if settings.mode == "production" and svc.db.is_postgres:
+        with svc.db.engine.connect() as conn:
+            if bypasses_row_security(conn):
+                raise UnsafeConfiguration(
+                    "KIBAN_DATABASE_URL connects as a role that bypasses row-level security "
+                    "(superuser, BYPASSRLS or table owner): use the application role")
     app = FastAPI(
         title="Kiban API", version=__version__,
         description="Kiban (基盤): the shared, standards-conformant municipal platform. "
@@ -65,9 +71,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [FieldError(_field_name(tuple(e.get("loc", ()))),
-                             f"入力が不正です: {e.get('msg', '')}", str(e.get("msg", "")))
-                  for e in exc.errors()]
+        errors = []
+        for e in exc.errors():
+            name = _field_name(tuple(e.get("loc", ())))
+            errors.append(FieldError(name, f"{name} の入力が不正です({e.get('type', '')})。",
+                                     f"{name}: {e.get('msg', '')}"))
         return problem(ValidationFailed(errors or [FieldError("body", "入力が不正です。",
                                                               "Invalid input.")]),
                        request.url.path)
@@ -82,19 +90,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
                                               status_code=exc.status_code)
         return problem(err, request.url.path)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        # Log the type and path only: exception messages may quote personal data.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-                  request.url.path)
-        return JSONResponse({"type": "about:blank", "title": "Internal Server Error",
-                             "title_ja": "内部エラーが発生しました。", "status": 500},
-                            status_code=500, media_type="application/problem+json")
-
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # Handled here, not re-raised: a traceback in the server log would quote SQL
+            # parameters and with them personal data. Log the type and path only.
+            log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
+                      request.url.path)
+            response = problem(KibanError(ja="内部エラーが発生しました。", en="Internal Server Error",
+                                          status=500, code="internal"), request.url.path)
         # Our own access log: the path only, never the query string, which can hold a
         # searched name or date of birth (uvicorn's access log is switched off).
         access_log.info("%s %s %s %.1fms", request.method, request.url.path,

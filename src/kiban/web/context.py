@@ -24,5 +24,5 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, clock: Clock, db: Database | None = None) -> Services:
         db = db or Database(settings)
-        return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db),
+        return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db, settings.secret_key),
                    municipalities=Municipalities(db), registry=Registry(db, clock))

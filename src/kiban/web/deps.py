@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 
 from kiban.core.errors import Conflict, Forbidden, KibanError
@@ -106,19 +107,35 @@ def idempotent(request: Request, lgcode: str, body: Any,
     svc = services(request)
     request_hash = hashlib.sha256(
         (request.url.path + json.dumps(body, sort_keys=True, default=str)).encode()).hexdigest()
-    with svc.db.tenant(lgcode) as conn:
-        row = conn.execute(select(idempotency_keys).where(
-            idempotency_keys.c.lgcode == lgcode, idempotency_keys.c.key == key)).first()
-    if row is not None:
-        if row.request_hash != request_hash:
+    # Claim the key first, so two concurrent requests with one key cannot both run.
+    try:
+        with svc.db.tenant(lgcode) as conn:
+            conn.execute(insert(idempotency_keys).values(
+                lgcode=lgcode, key=key, request_hash=request_hash, status=0, response="",
+                created_at=svc.clock.now()))
+    except IntegrityError:
+        with svc.db.tenant(lgcode) as conn:
+            row = conn.execute(select(idempotency_keys).where(
+                idempotency_keys.c.lgcode == lgcode, idempotency_keys.c.key == key)).first()
+        if row is None or row.request_hash != request_hash:
             raise Conflict("同じ Idempotency-Key で別の内容が送られました。",
                            "This Idempotency-Key was used with a different request.",
-                           field="Idempotency-Key")
+                           field="Idempotency-Key") from None
+        if row.status == 0:
+            raise Conflict("同じ Idempotency-Key の処理が実行中です。",
+                           "A request with this Idempotency-Key is still being processed.",
+                           field="Idempotency-Key") from None
         return JSONResponse(json.loads(row.response), status_code=row.status,
                             headers={"Idempotent-Replayed": "true"})
-    status, payload = run()
+    key_row = (idempotency_keys.c.lgcode == lgcode) & (idempotency_keys.c.key == key)
+    try:
+        status, payload = run()
+    except Exception:
+        # Nothing was done: release the key so a corrected retry can use it.
+        with svc.db.tenant(lgcode) as conn:
+            conn.execute(delete(idempotency_keys).where(key_row))
+        raise
     with svc.db.tenant(lgcode) as conn:
-        conn.execute(insert(idempotency_keys).values(
-            lgcode=lgcode, key=key, request_hash=request_hash, status=status,
-            response=json.dumps(payload, default=str), created_at=svc.clock.now()))
+        conn.execute(update(idempotency_keys).where(key_row).values(
+            status=status, response=json.dumps(payload, default=str)))
     return JSONResponse(payload, status_code=status)

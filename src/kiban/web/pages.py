@@ -173,9 +173,8 @@ def save_settings(request: Request, session: PageAuth, form: PostedForm) -> Resp
         "certificate_issuer_name": str(form.get("certificate_issuer_name", "")).strip(),
     }
     error: KibanError | None = None
-    for key in ("certificate_fee", "late_notice_days"):
-        raw = str(form.get(key, "")).strip()
-        values[key] = int(raw) if raw.isdigit() else raw
+    raw_fee = str(form.get("certificate_fee", "")).strip()
+    values["certificate_fee"] = int(raw_fee) if raw_fee.isdigit() else raw_fee
     try:
         svc.municipalities.update_settings(staff.lgcode, values, svc.clock.now(), staff.id)
     except KibanError as exc:
