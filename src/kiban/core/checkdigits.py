@@ -29,11 +29,15 @@ def is_valid_lgcode(code: str) -> bool:
     return _is_digits(code, 6) and lgcode_check_digit(code[:5]) == int(code[5])
 
 
+# Weight of each digit counted from the left, for bodies of 10 and 11 digits: n+1 for the
+# n-th digit from the right (n <= 6), n-5 beyond.
+_WEIGHTS = {length: tuple((n + 1 if n <= 6 else n - 5) for n in range(length, 0, -1))
+            for length in (10, 11)}
+
+
 def _mod11_right_weighted(body: str) -> int:
-    total = 0
-    for n, digit in enumerate(reversed(body), start=1):
-        weight = n + 1 if n <= 6 else n - 5
-        total += int(digit) * weight
+    total = sum(w * d for w, d in zip(_WEIGHTS[len(body)], body.encode(), strict=True))
+    total -= 48 * sum(_WEIGHTS[len(body)])  # ASCII '0' is 48: subtract once, not per digit
     remainder = total % 11
     return 0 if remainder <= 1 else 11 - remainder
 

@@ -3,6 +3,7 @@ kana searches compare a folded form."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import jaconv
@@ -17,7 +18,9 @@ def to_nfc(text: str) -> str:
 
 def clean_name(text: str) -> str:
     """A name as stored: NFC, full-width spaces folded, outer space trimmed, runs collapsed."""
-    return " ".join(to_nfc(text).translate(_SPACES).split())
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.translate(_SPACES).split())
 
 
 def fold_kana(text: str) -> str:
@@ -37,8 +40,13 @@ def fold_kanji(text: str) -> str:
     ).replace(" ", "")
 
 
+_KATAKANA_LINE = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
+
+
 def is_kana_reading(text: str) -> bool:
     """Readings (フリガナ) are katakana or hiragana, with spaces and the long-vowel mark."""
+    if _KATAKANA_LINE.fullmatch(text):  # the common case, stored form: no folding needed
+        return bool(text.strip(" \u3000"))
     folded = fold_kana(text)
     return bool(folded) and all(
         "\u30a0" <= ch <= "\u30ff" or ch in "ー・" for ch in folded

@@ -183,18 +183,17 @@ def validate_person(data: dict[str, Any], today: date, prefix: str = "") -> list
     for name, ja in (("family_name", "氏"), ("family_kana", "氏のフリガナ"),
                      ("given_kana", "名のフリガナ")):
         value = data.get(name)
-        if not isinstance(value, str) or not clean_name(value):
+        cleaned = clean_name(value) if isinstance(value, str) else ""
+        if not cleaned:
             _err(errors, prefix + name, f"{ja}を入力してください。", f"{name} is required.")
-        elif len(clean_name(value)) > 100:
+        elif len(cleaned) > 100:
             _err(errors, prefix + name, f"{ja}が長すぎます。", f"{name} is too long.")
+        elif name != "family_name" and not is_kana_reading(cleaned):
+            _err(errors, prefix + name, "フリガナはカタカナで入力してください。",
+                 f"{name} must be written in kana.")
     given = data.get("given_name", "")
     if not isinstance(given, str) or len(given) > 100:
         _err(errors, prefix + "given_name", "名が不正です。", "given_name is invalid.")
-    for name in ("family_kana", "given_kana"):
-        value = data.get(name)
-        if isinstance(value, str) and clean_name(value) and not is_kana_reading(value):
-            _err(errors, prefix + name, "フリガナはカタカナで入力してください。",
-                 f"{name} must be written in kana.")
     birth = data.get("birth_date")
     if not isinstance(birth, date):
         _err(errors, prefix + "birth_date", "生年月日を正しく入力してください。",

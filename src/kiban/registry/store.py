@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import operator
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
@@ -497,11 +499,35 @@ def registry_identifiers(conn: Connection, lgcode: str) -> dict[str, set[str]]:
 
 def bulk_insert(conn: Connection, household_rows: list[dict[str, Any]],
                 resident_rows: list[dict[str, Any]]) -> None:
-    """Prepared rows (every column, search keys included) in one executemany per table."""
-    if household_rows:
-        conn.execute(insert(households), household_rows)
-    if resident_rows:
-        conn.execute(insert(residents), resident_rows)
+    """Prepared rows (every column, search keys included), straight to the driver's
+    executemany: SQLAlchemy's per-value bind processing costs more than the insert itself
+    at migration volumes. Values are converted here exactly as the column types would."""
+    for table, rows in ((households, household_rows), (residents, resident_rows)):
+        if not rows:
+            continue
+        names = [c.name for c in table.columns]
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        if conn.dialect.name == "postgresql":
+            from psycopg.types.json import Json
+
+            wrap: Any = Json
+            marks = ", ".join(["%s"] * len(names))
+        else:
+            wrap = json.dumps
+            marks = ", ".join(["?"] * len(names))
+        columns = ", ".join(f'"{n}"' for n in names)
+        for row in rows:
+            for n in json_columns:
+                row[n] = wrap(row.get(n))
+        pick = operator.itemgetter(*names)  # one C call per row, not one lookup per value
+        params = [pick(row) for row in rows]
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
+        finally:
+            cursor.close()
 
 
 def get_households(conn: Connection, lgcode: str, ids: Iterable[str]) -> dict[str, Household]:
