@@ -375,8 +375,10 @@ class Registry:
                 household_id = new_id()
             created = []
             for m in members:
-                code = m.get("juminhyo_code") or self._new_code(conn, lgcode)
-                if store.juminhyo_code_taken(conn, lgcode, code):
+                code = m.get("juminhyo_code")
+                if not code:
+                    code = self._new_code(conn, lgcode)  # checked unused as it is drawn
+                elif store.juminhyo_code_taken(conn, lgcode, code):
                     raise Conflict("この住民票コードは既に登録されています。",
                                    "This 住民票コード is already registered.",
                                    field="juminhyo_code")
