@@ -8,9 +8,11 @@ from kiban.platform import settings as settings_module
 from kiban.platform.db import make_engine
 
 config = context.config
-# Only for `alembic revision --autogenerate`; revisions themselves never import the models.
+# Only for autogenerating a revision (`alembic -x autogenerate=1 revision --autogenerate`);
+# revisions themselves never import the models.
 target_metadata = None
-if config.attributes.get("autogenerate"):
+if config.attributes.get("autogenerate") or context.get_x_argument(as_dictionary=True).get(
+        "autogenerate"):
     import kiban.platform.tables
     import kiban.registry.store  # noqa: F401
     from kiban.platform.db import metadata as target_metadata

@@ -246,9 +246,11 @@ def _postgresql_tenancy() -> None:
     # The application role owns nothing and may touch the parent tables only, never a
     # partition directly (partitions carry no policies of their own).
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-    tables = ("municipalities", "towns", "staff", "sessions", "login_failures",
+    tables = ("towns", "staff", "sessions", "login_failures",
               *(t for t in TENANT_TABLES if t not in ("ledger_entries", "ledger_heads")))
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(tables)} TO {role}")
+    # A municipality is never deleted by the application: its chain would vanish from audits.
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON municipalities TO {role}")
     # The ledger is append-only for the application; its head moves forward only.
     op.execute(f"GRANT SELECT, INSERT ON ledger_entries TO {role}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON ledger_heads TO {role}")

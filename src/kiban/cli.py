@@ -161,11 +161,11 @@ def ledger_verify(lgcode: Annotated[str | None, typer.Option(
             if line.strip():
                 code, seq, digest = line.split()
                 published[code] = (int(seq), digest)
+    # A published chain is checked even if its municipality's row has gone.
+    codes += [code for code in published if code not in codes and not lgcode]
     bad = False
     for code in codes:
-        report = svc.registry.verify_ledger(code)
-        if code in published:
-            report = svc.registry.verify_ledger(code, expected_head=published[code])
+        report = svc.registry.verify_ledger(code, expected_head=published.get(code))
         if report["ok"]:
             typer.echo(f"{code}: ok ({report['head_seq']} entries, head {report['head_hash']})")
         else:
@@ -188,7 +188,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     # sees the client's address rather than the balancer's.
     uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False,
                 proxy_headers=True,
-                forwarded_allow_ips=os.environ.get("KIBAN_FORWARDED_ALLOW_IPS", "127.0.0.1"))
+                forwarded_allow_ips=os.environ.get("KIBAN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
 
 
 @app.command("backup")

@@ -48,6 +48,8 @@ def dump(db: Database, path: Path) -> dict[str, int]:
         # One snapshot for every table: the backup is consistent even while the app writes.
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
     with engine.connect() as conn, _open(path, "w") as out:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # one read snapshot (WAL) for every table
         if not bypasses_row_security(conn):
             raise BackupRefused("the admin connection cannot read every municipality's rows: "
                                 "set KIBAN_DATABASE_ADMIN_URL to the tables' owner")
@@ -75,6 +77,9 @@ def load(db: Database, path: Path) -> dict[str, int]:
                 decoders[name][column.name] = date.fromisoformat
     counts: dict[str, int] = {name: 0 for name in tables}
     with db.admin_engine.begin() as conn, _open(path, "r") as source:
+        if not bypasses_row_security(conn):
+            raise BackupRefused("the admin connection cannot write every municipality's rows: "
+                                "set KIBAN_DATABASE_ADMIN_URL to the tables' owner")
         header = json.loads(source.readline() or "{}")
         if header.get("format") != FORMAT:
             raise BackupRefused(f"not a {FORMAT} file")
@@ -82,8 +87,6 @@ def load(db: Database, path: Path) -> dict[str, int]:
         if header.get("revision") != revision:
             raise BackupRefused(f"the backup is of schema {header.get('revision')}, the database "
                                 f"is at {revision}: migrate first")
-        if not bypasses_row_security(conn):
-            raise BackupRefused("the admin connection cannot write every municipality's rows")
         for table in reversed(list(tables.values())):
             conn.execute(delete(table))
         batch: list[dict[str, Any]] = []

@@ -25,14 +25,10 @@ metadata = MetaData(naming_convention={
     "pk": "pk_%(table_name)s",
 })
 
-PARTITIONS = 8  # hash partitions per personal-data table on PostgreSQL
-TENANT_TABLES: list[str] = []  # personal-data tables: partitioned and row-level secured
-
-
 def tenant_table_kwargs(name: str) -> dict[str, Any]:
-    """Table options for a personal-data table; registers it for partitioning and RLS."""
-    if name not in TENANT_TABLES:
-        TENANT_TABLES.append(name)
+    """Table options for a personal-data table (`name` documents which): hash-partitioned by
+    lgcode on PostgreSQL. Its partitions and row-level policies are the migrations' work."""
+    del name
     return {"postgresql_partition_by": "HASH (lgcode)"}
 
 
@@ -51,10 +47,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               poolclass=NullPool if path == ":memory:" else None)
+                               poolclass=NullPool if path == ":memory:" else None,
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: a database error's message would otherwise quote personal data.
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 class Database:
@@ -114,6 +113,6 @@ def bypasses_row_security(conn: Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return True
     return bool(conn.execute(text(
-        "SELECT r.rolsuper OR r.rolbypassrls OR t.tableowner = current_user "
+        "SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, t.tableowner, 'USAGE') "
         "FROM pg_roles r, pg_tables t WHERE r.rolname = current_user "
         "AND t.tablename = 'residents'")).scalar())

@@ -993,6 +993,7 @@ class Registry:
                 "issued_by": actor.id})
             ledger.append(conn, lgcode, "registry.certificate_issued", serial,
                           {"kind": kind, "residents": list(ids), "options": options,
+                           "fee": muni["settings"]["certificate_fee"],
                            "sha256": hashlib.sha256(pdf).hexdigest()}, actor.id, issued)
             return serial, pdf
 

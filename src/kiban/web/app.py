@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
         title="Kiban API", version=__version__,
         description="Kiban (基盤): the shared, standards-conformant municipal platform. "
                     "Errors are application/problem+json (RFC 9457) with Japanese and English "
-                    "messages. POSTs that create accept an Idempotency-Key header.",
+                    "messages. The registry's change POSTs accept an Idempotency-Key header.",
     )
     app.state.services = svc
 

@@ -122,8 +122,11 @@ def idempotent(request: Request, lgcode: str, body: Any,
                            "This Idempotency-Key was used with a different request.",
                            field="Idempotency-Key") from None
         if row.status == 0:
-            raise Conflict("同じ Idempotency-Key の処理が実行中です。",
-                           "A request with this Idempotency-Key is still being processed.",
+            # Running, or interrupted after its claim: whether its change committed is for
+            # the change history to tell; re-running it blindly could record a move twice.
+            raise Conflict("同じ Idempotency-Key の処理が実行中か、中断されました。異動履歴を確認してください。",
+                           "A request with this Idempotency-Key is still being processed or was "
+                           "interrupted; check the change history before retrying.",
                            field="Idempotency-Key") from None
         return JSONResponse(json.loads(row.response), status_code=row.status,
                             headers={"Idempotent-Replayed": "true"})
