@@ -177,7 +177,8 @@ def upgrade() -> None:
     op.create_index('ix_residents_given_kana', 'residents', ['lgcode', 'given_kana_key'], unique=False)
     op.create_index('ix_residents_given_name', 'residents', ['lgcode', 'given_name_key'], unique=False)
     op.create_index('ix_residents_household', 'residents', ['lgcode', 'household_id'], unique=False)
-    op.create_index('uq_residents_lgcode_juminhyo_code', 'residents', ['lgcode', 'juminhyo_code'], unique=True)
+    op.create_index('uq_residents_lgcode_juminhyo_code', 'residents', ['lgcode', 'juminhyo_code'], unique=True,
+                    sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))
     op.create_table('sessions',
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('staff_id', sa.String(length=32), nullable=False),

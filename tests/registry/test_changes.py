@@ -279,4 +279,10 @@ def test_cancelling_a_special_move_in_reopens_the_transfer(world: World) -> None
     reg.cancel(supervisor_b, LG_B, {"event_id": moved["event_id"], "reason": "誤入力"})
     assert reg.get(world.clerk_a, LG_A, ids[0])["removed_on"] == "2026-04-10"
     assert [t["id"] for t in reg.incoming_transfers(world.clerk_b, LG_B)] == [transfer["id"]]
+    # The corrected move-in can use the same data (and 住民票コード) again.
+    again = reg.special_move_in(world.clerk_b, LG_B, {
+        "transfer_id": transfer["id"], "occurred_on": "2026-04-06", "notified_on": "2026-04-07",
+        "address": {"town_code": "0001001", "banchi": "4"}})
+    assert reg.get(world.clerk_b, LG_B, again["resident_ids"][0])["juminhyo_code"] == \
+        reg.get(world.clerk_a, LG_A, ids[0])["juminhyo_code"]
     assert reg.verify_ledger(LG_A)["ok"] and reg.verify_ledger(LG_B)["ok"]

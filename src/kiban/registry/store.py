@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 
@@ -77,7 +78,9 @@ residents = Table(
     Column("removal_reason", String(40), nullable=False, default=""),
     Column("version", Integer, nullable=False),
     PrimaryKeyConstraint("lgcode", "id"),
-    Index("uq_residents_lgcode_juminhyo_code", "lgcode", "juminhyo_code", unique=True),
+    # A record voided by a cancelled change frees its 住民票コード for the corrected entry.
+    Index("uq_residents_lgcode_juminhyo_code", "lgcode", "juminhyo_code", unique=True,
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
     Index("ix_residents_full_kana", "lgcode", "full_kana_key"),
     Index("ix_residents_given_kana", "lgcode", "given_kana_key"),
     Index("ix_residents_full_name", "lgcode", "full_name_key"),
@@ -228,7 +231,8 @@ def by_juminhyo_code(conn: Connection, lgcode: str, code: str) -> Resident | Non
 
 def juminhyo_code_taken(conn: Connection, lgcode: str, code: str) -> bool:
     return conn.execute(select(residents.c.id).where(
-        residents.c.lgcode == lgcode, residents.c.juminhyo_code == code)).first() is not None
+        residents.c.lgcode == lgcode, residents.c.juminhyo_code == code,
+        residents.c.status != Status.VOID.value)).first() is not None
 
 
 def get_household(conn: Connection, lgcode: str, household_id: str) -> Household | None:
@@ -490,7 +494,7 @@ def registry_identifiers(conn: Connection, lgcode: str) -> dict[str, set[str]]:
         "household_ids": set(conn.execute(select(households.c.id).where(
             households.c.lgcode == lgcode)).scalars()),
         "juminhyo_codes": set(conn.execute(select(c.juminhyo_code).where(
-            c.lgcode == lgcode)).scalars()),
+            c.lgcode == lgcode, c.status != Status.VOID.value)).scalars()),
         "my_numbers": set(conn.execute(select(c.my_number).where(
             c.lgcode == lgcode, c.status == Status.ACTIVE.value,
             c.my_number.is_not(None))).scalars()),
