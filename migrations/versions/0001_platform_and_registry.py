@@ -172,10 +172,10 @@ def upgrade() -> None:
     postgresql_partition_by='HASH (lgcode)'
     )
     op.create_index('ix_residents_birth_date', 'residents', ['lgcode', 'birth_date'], unique=False)
-    op.create_index('ix_residents_full_kana', 'residents', ['lgcode', 'full_kana_key'], unique=False)
-    op.create_index('ix_residents_full_name', 'residents', ['lgcode', 'full_name_key'], unique=False)
-    op.create_index('ix_residents_given_kana', 'residents', ['lgcode', 'given_kana_key'], unique=False)
-    op.create_index('ix_residents_given_name', 'residents', ['lgcode', 'given_name_key'], unique=False)
+    op.create_index('ix_residents_full_kana', 'residents', ['lgcode', 'full_kana_key', 'id'], unique=False)
+    op.create_index('ix_residents_full_name', 'residents', ['lgcode', 'full_name_key', 'id'], unique=False)
+    op.create_index('ix_residents_given_kana', 'residents', ['lgcode', 'given_kana_key', 'id'], unique=False)
+    op.create_index('ix_residents_given_name', 'residents', ['lgcode', 'given_name_key', 'id'], unique=False)
     op.create_index('ix_residents_household', 'residents', ['lgcode', 'household_id'], unique=False)
     op.create_index('uq_residents_lgcode_juminhyo_code', 'residents', ['lgcode', 'juminhyo_code'], unique=True,
                     sqlite_where=sa.text("status <> 'void'"), postgresql_where=sa.text("status <> 'void'"))

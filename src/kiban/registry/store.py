@@ -25,7 +25,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     text,
     update,
@@ -81,10 +80,11 @@ residents = Table(
     # A record voided by a cancelled change frees its 住民票コード for the corrected entry.
     Index("uq_residents_lgcode_juminhyo_code", "lgcode", "juminhyo_code", unique=True,
           sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
-    Index("ix_residents_full_kana", "lgcode", "full_kana_key"),
-    Index("ix_residents_given_kana", "lgcode", "given_kana_key"),
-    Index("ix_residents_full_name", "lgcode", "full_name_key"),
-    Index("ix_residents_given_name", "lgcode", "given_name_key"),
+    # Name keys end with id, so a page reads in index order with nothing to sort.
+    Index("ix_residents_full_kana", "lgcode", "full_kana_key", "id"),
+    Index("ix_residents_given_kana", "lgcode", "given_kana_key", "id"),
+    Index("ix_residents_full_name", "lgcode", "full_name_key", "id"),
+    Index("ix_residents_given_name", "lgcode", "given_name_key", "id"),
     Index("ix_residents_birth_date", "lgcode", "birth_date"),
     Index("ix_residents_household", "lgcode", "household_id"),
     **tenant_table_kwargs("residents"),
@@ -318,23 +318,26 @@ def all_events(conn: Connection, lgcode: str) -> Iterator[dict[str, Any]]:
         yield dict(row._mapping)
 
 
+SEARCH_CAP = 10_000  # matches counted at most: a count beyond it helps no clerk
+
+
 def search(conn: Connection, lgcode: str, *, kana_key: str | None, kanji_key: str | None,
            birth_date: date | None, town_code: str | None, banchi: str | None,
            juminhyo_code: str | None, statuses: list[str], limit: int,
            offset: int) -> tuple[list[Resident], int]:
-    """Prefix match on the full reading or the given-name reading (so 'ヤマダ' and 'タロウ'
-    both find ヤマダ タロウ), likewise for kanji; exact date, address, code. Returns a page and
-    the count of matches (capped at 10,000)."""
+    """Prefix match on the full name (family name first) and then on the given name, so
+    'ヤマダ' and 'タロウ' both find ヤマダ タロウ; likewise for kanji; exact date, address, code.
+
+    The two name matches are two index-ordered range scans, full-name matches first, each read
+    only as far as the page needs: one OR across both indexes would make the database sort
+    every match (seconds for a common prefix among a million residents). Returns a page and
+    the count of matches (capped at SEARCH_CAP)."""
     c = residents.c
     where = [c.lgcode == lgcode, c.status.in_(statuses)]
 
     def prefix(column: Any, key: str) -> Any:
         return and_(column >= key, column < key + "\U0010ffff")
 
-    if kana_key:
-        where.append(or_(prefix(c.full_kana_key, kana_key), prefix(c.given_kana_key, kana_key)))
-    if kanji_key:
-        where.append(or_(prefix(c.full_name_key, kanji_key), prefix(c.given_name_key, kanji_key)))
     if birth_date:
         where.append(c.birth_date == birth_date)
     if juminhyo_code:
@@ -346,11 +349,27 @@ def search(conn: Connection, lgcode: str, *, kana_key: str | None, kanji_key: st
         if banchi:
             hh.append(households.c.banchi.startswith(banchi, autoescape=True))
         where.append(c.household_id.in_(select(households.c.id).where(*hh)))
-    query = select(residents).where(*where)
-    total = conn.execute(select(func.count()).select_from(
-        query.with_only_columns(c.id).limit(10_000).subquery())).scalar_one()
-    page = conn.execute(query.order_by(c.full_kana_key, c.id).limit(limit).offset(offset))
-    return [to_resident(r) for r in page], total
+    name = ((c.full_kana_key, c.given_kana_key, kana_key) if kana_key else
+            (c.full_name_key, c.given_name_key, kanji_key) if kanji_key else None)
+    if name is None:
+        arms = [(select(residents).where(*where), (c.full_kana_key, c.id))]
+    else:
+        full, given, key = name
+        assert key is not None
+        arms = [(select(residents).where(*where, prefix(full, key)), (full, c.id)),
+                (select(residents).where(*where, prefix(given, key), ~prefix(full, key)),
+                 (given, c.id))]
+    rows: list[Resident] = []
+    total = 0
+    for query, order in arms:
+        found = conn.execute(select(func.count()).select_from(
+            query.with_only_columns(c.id).limit(SEARCH_CAP).subquery())).scalar_one()
+        skip = max(offset - total, 0)
+        if len(rows) < limit and skip < found:
+            page = conn.execute(query.order_by(*order).limit(limit - len(rows)).offset(skip))
+            rows += [to_resident(r) for r in page]
+        total += found
+    return rows, min(total, SEARCH_CAP)
 
 
 def town_names(conn: Connection, lgcode: str) -> dict[str, str]:
