@@ -43,6 +43,7 @@ import platform
 import pstats
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -1030,12 +1031,16 @@ def main(argv: list[str] | None = None) -> int:
         args.queries = min(args.queries, 200)
         args.certs = min(args.certs, 20)
         args.requests = min(args.requests, 400)
+    # A terminated run still drops its databases and reports the figures it has.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(args)
-    bench.run()
-    report = bench.table()
-    print(report)
-    path = bench.write_json()
-    print(f"\nJSON: {path.relative_to(ROOT)}")
+    try:
+        bench.run()
+    finally:
+        if bench.figures:
+            print(bench.table())
+            path = bench.write_json()
+            print(f"\nJSON: {path.relative_to(ROOT)}")
     return 0
 
 

@@ -94,6 +94,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         upgrade(b.settings)
         yield b
         return
+    yield from _migrated_pg()
+
+
+def _migrated_pg() -> Iterator[Backend]:
     b, name = _pg_backend()
     try:
         upgrade(b.settings)
@@ -104,12 +108,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 @pytest.fixture
 def pg_backend() -> Iterator[Backend]:
-    b, name = _pg_backend()
-    try:
-        upgrade(b.settings)
-        yield b
-    finally:
-        _drop_pg(name)
+    yield from _migrated_pg()
 
 
 @pytest.fixture

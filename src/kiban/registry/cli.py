@@ -32,8 +32,6 @@ def _context(username: str) -> tuple[Any, Any]:
     return svc, member
 
 
-_fail = fail
-_out = out
 
 
 @app.command("change")
@@ -48,9 +46,9 @@ def change(kind: Annotated[str, typer.Argument(help=", ".join(CHANGES))], lgcode
     if kind == "authority-entry":
         data["authority"] = True
     try:
-        _out(getattr(svc.registry, CHANGES.get(kind, "move_in"))(member, lgcode, data))
+        out(getattr(svc.registry, CHANGES.get(kind, "move_in"))(member, lgcode, data))
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("search")
@@ -66,7 +64,7 @@ def search(lgcode: str, username: As, name: str = "", birth_date: str = "",
             birth_date=date.fromisoformat(birth_date) if birth_date else None,
             juminhyo_code=juminhyo_code or None, include_removed=include_removed, page=page)
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
     for r in result["items"]:
         typer.echo(f"{r['id']}\t{r['full_name']}\t{r['full_kana']}\t{r['birth_date']}\t"
                    f"{(r['address'] or {}).get('text', '')}\t{r['status']}")
@@ -77,9 +75,9 @@ def search(lgcode: str, username: As, name: str = "", birth_date: str = "",
 def show(lgcode: str, resident_id: str, username: As) -> None:
     svc, member = _context(username)
     try:
-        _out(svc.registry.get(member, lgcode, resident_id))
+        out(svc.registry.get(member, lgcode, resident_id))
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("certificate")
@@ -96,7 +94,7 @@ def certificate(lgcode: str, resident_ids: list[str], username: As,
             "juminhyo_code": juminhyo_code, "my_number": my_number,
             "head_and_relationship": head_and_relationship})
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
     output.write_bytes(pdf)
     typer.echo(f"{serial} -> {output}")
 
@@ -131,7 +129,7 @@ def export(lgcode: str, file: Annotated[Path, typer.Argument(help="output file, 
             finally:
                 part.unlink(missing_ok=True)
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"exported {count} residents of {lgcode} to {file}", err=True)
 
 
@@ -166,7 +164,7 @@ def import_(lgcode: str, file: Annotated[Path, typer.Argument(help="input file, 
                 report = migration.import_(member, lgcode, src, fmt, partial,
                                            source_lgcode=from_lgcode)
     except KibanError as exc:
-        _fail(exc)
+        fail(exc)
     except UnicodeDecodeError:
         typer.echo("error: the file is not UTF-8 / ファイルが UTF-8 ではありません", err=True)
         raise typer.Exit(2) from None

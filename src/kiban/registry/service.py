@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -83,12 +84,32 @@ def _need(data: dict[str, Any], name: str, kind: type, ja: str) -> list[FieldErr
     return []
 
 
+Row = TypeVar("Row", Resident, Household)
+
+
 def _unchanged_since(row: Resident | Household, after: dict[str, Any]) -> bool:
     """True when the row still reads as the change left it (versions aside: cancelling a
     later change restores content under a new version)."""
     current = snapshot(row)
     current.pop("version")
     return current == {k: v for k, v in after.items() if k != "version"}
+
+
+def _restore(event: dict[str, Any], kind: str, from_snapshot: Callable[[dict[str, Any]], Row],
+             load: Callable[[str], Row | None]) -> list[tuple[Row, Row]]:
+    """For cancelling `event`: each row it wrote, back as it was before (or voided if the
+    change created it); refused if a later change touched the row since."""
+    pairs = []
+    for row_id, after in event["after"][kind].items():
+        current = load(row_id)
+        if current is None or not _unchanged_since(current, after):
+            raise Conflict("後続の異動があるため取り消せません。先に後続の異動を取り消してください。",
+                           "A later change touched this record; cancel that first.",
+                           field="event_id")
+        before = event["before"][kind].get(row_id)
+        restored = from_snapshot(before) if before else replace(current, status=Status.VOID)
+        pairs.append((current, replace(restored, version=current.version + 1)))
+    return pairs
 
 
 def new_id() -> str:
@@ -862,28 +883,10 @@ class Registry:
                 raise Conflict("この異動は取り消せません(取消済みまたは取消し)。",
                                "This change is already cancelled or is a cancellation.",
                                field="event_id")
-            updated, updated_hh = [], []
-            for rid, after in event["after"]["residents"].items():
-                current = store.get_resident(conn, lgcode, rid)
-                if current is None or not _unchanged_since(current, after):
-                    raise Conflict("後続の異動があるため取り消せません。先に後続の異動を取り消してください。",
-                                   "A later change touched this record; cancel that first.",
-                                   field="event_id")
-                before = event["before"]["residents"].get(rid)
-                restored = (resident_from_snapshot(before) if before
-                            else replace(current, status=Status.VOID))
-                updated.append((current, replace(restored, version=current.version + 1)))
-            for hid, after in event["after"]["households"].items():
-                current_hh = store.get_household(conn, lgcode, hid)
-                if current_hh is None or not _unchanged_since(current_hh, after):
-                    raise Conflict("後続の異動があるため取り消せません。",
-                                   "A later change touched this household; cancel that first.",
-                                   field="event_id")
-                before = event["before"]["households"].get(hid)
-                restored_hh = (household_from_snapshot(before) if before
-                               else replace(current_hh, status=Status.VOID))
-                updated_hh.append((current_hh, replace(restored_hh,
-                                                       version=current_hh.version + 1)))
+            updated = _restore(event, "residents", resident_from_snapshot,
+                               lambda rid: store.get_resident(conn, lgcode, rid))
+            updated_hh = _restore(event, "households", household_from_snapshot,
+                                  lambda hid: store.get_household(conn, lgcode, hid))
             self._undo_transfers(conn, lgcode, event)
             result = self._commit(conn, lgcode, actor, ChangeKind.CANCELLATION, self.today(),
                                   None, updated=updated, updated_hh=updated_hh,
