@@ -222,7 +222,8 @@ class Registry:
                 statuses=statuses, limit=per_page, offset=(page - 1) * per_page)
             towns = store.town_names(conn, lgcode)
             households = store.get_households(conn, lgcode, {r.household_id for r in rows})
-            return {"total": total, "page": page, "per_page": per_page,
+            return {"total": total, "capped": total >= store.SEARCH_CAP, "page": page,
+                    "per_page": per_page,
                     "items": [self.view(conn, r, actor, towns, households) for r in rows]}
 
     # --- writing a change -------------------------------------------------------------------

@@ -318,7 +318,7 @@ def all_events(conn: Connection, lgcode: str) -> Iterator[dict[str, Any]]:
         yield dict(row._mapping)
 
 
-SEARCH_CAP = 10_000  # matches counted at most: a count beyond it helps no clerk
+SEARCH_CAP = 1_000  # matches counted at most: beyond it a clerk narrows the search, not counts
 
 
 def search(conn: Connection, lgcode: str, *, kana_key: str | None, kanji_key: str | None,
