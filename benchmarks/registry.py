@@ -760,7 +760,11 @@ class Bench:
             for run in range(runs):
                 env = new_env(backend, self.workdir, self.towns)
                 log(f"{backend}: import run {run + 1}/{runs}")
-                seconds = kiban_import(env, self.data, n)
+                try:
+                    seconds = kiban_import(env, self.data, n)
+                except BaseException:
+                    env.close()  # a failed or interrupted run leaves no database behind
+                    raise
                 kiban_s.append(seconds)
                 kiban_cpu.append(LAST_CPU["import"])
                 log(f"{backend}: imported {n:,} in {seconds:.1f} s ({n / seconds:,.0f}/s; "
