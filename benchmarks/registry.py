@@ -20,7 +20,10 @@ Figures (targets from the scale issue in brackets):
              baseline: the same strings, rectangles and lines drawn by ReportLab alone.
 4. http      POST .../changes/move-in with 20 concurrent clients against uvicorn on 127.0.0.1
              (PostgreSQL, 1 and 2 workers): p50/p95/p99 and throughput [p99 <= 50 ms].
-             Baseline: GET /healthz under the same concurrency.
+             Baseline: GET /healthz under the same concurrency. Three load models, reported
+             side by side: 4 closed loop from 20 httpx threads (saturating); 4b open loop,
+             20 clients paced at fixed total rates (--paced-rates), latency from the
+             scheduled send time; 4c closed loop from wrk (C, skipped if wrk is missing).
 
 Every run uses throw-away databases: SQLite files in a temporary directory, PostgreSQL
 databases created (as the superuser of KIBAN_BENCH_POSTGRES_URL), migrated as the owner and
@@ -632,6 +635,121 @@ def load(base: str, request: Callable[[httpx.Client, int], httpx.Response], tota
     return Load(latencies, dict(statuses), errors[0], time.perf_counter() - started)
 
 
+def paced(base: str, request: Callable[[httpx.Client, int], httpx.Response], rate: float,
+          concurrency: int, seconds: float) -> Load:
+    """Open loop: `concurrency` clients, each with one keep-alive connection and at most one
+    request in flight, together sending `rate` requests per second on a fixed schedule
+    (client k sends at t0 + (k + j * concurrency) / rate). Between its requests a client
+    waits ("thinks"). Latency is counted from the scheduled send time, so a request that
+    had to wait for its client's previous one is charged the wait (no coordinated omission).
+    Unlike `load`, this does not saturate the server unless `rate` exceeds its capacity."""
+    latencies: list[float] = []
+    statuses: collections.Counter[int] = collections.Counter()
+    errors = [0]
+    lock = threading.Lock()
+    ready, go = threading.Barrier(concurrency + 1), threading.Barrier(concurrency + 1)
+    interval = concurrency / rate
+    per_client = max(1, int(seconds * rate / concurrency))
+    t0 = [0.0]
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            c.get("/healthz")  # open the connection before the clock starts
+            ready.wait()
+            go.wait()  # t0 is set now
+            for j in range(per_client):
+                scheduled = t0[0] + k / rate + j * interval
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    response = request(c, k + j * concurrency)
+                except httpx.HTTPError:
+                    with lock:
+                        errors[0] += 1
+                    continue
+                elapsed = time.perf_counter() - scheduled
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[response.status_code] += 1
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True)
+               for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    ready.wait()  # every client connected (creating 20 clients takes a while)
+    t0[0] = time.perf_counter() + 0.05
+    go.wait()
+    for t in threads:
+        t.join()
+    return Load(latencies, dict(statuses), errors[0], time.perf_counter() - t0[0])
+
+
+WRK_SCRIPT = r"""
+-- Each request a new move-in: unique Idempotency-Key (a tag per run, one wrk thread),
+-- varied address. Prints one JSON line.
+local counter, tag = 0, "x"
+local path, token, template = "", "", ""
+function init(args)
+  path, token, tag = args[1], args[2], args[3]
+  local f = io.open(args[4], "r"); template = f:read("*a"); f:close()
+  math.randomseed(os.time())
+end
+function request()
+  counter = counter + 1
+  local body = template:gsub("__BANCHI__", tostring(counter % 40 + 1) .. "番地" ..
+                             tostring(math.random(1, 30)))
+  if path == "/healthz" then return wrk.format("GET", path) end
+  return wrk.format("POST", path, {
+    ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = tag .. "-" .. tostring(counter)}, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"p50":%f,"p95":%f,"p99":%f,"requests":%d,"seconds":%f,"non2xx":%d,"errors":%d}\n',
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, summary.requests, summary.duration / 1e6,
+    summary.errors.status, summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    p50: float  # ms
+    p95: float
+    p99: float
+    requests: int
+    seconds: float
+    non2xx: int
+    errors: int
+    server_cpu: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def wrk(base: str, path: str, token: str, body: dict[str, Any], concurrency: int,
+        seconds: float, workdir: Path) -> WrkResult | None:
+    """Closed loop like `load`, but from wrk (C, one thread): the load generator then takes
+    far less of the CPU the server shares. None when wrk is not installed."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    script = workdir / "move_in.lua"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    template = workdir / "move_in.json"
+    template.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    cmd = [exe, "-t", "1", "-c", str(concurrency), "-d", f"{seconds:.0f}s", "--timeout", "30s",
+           "-s", str(script), base + path, "--", path, token, uuid.uuid4().hex[:8],
+           str(template)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
+    return WrkResult(**json.loads(line))
+
+
 def move_in_body(i: int, town_codes: list[str], today: Any) -> dict[str, Any]:
     rng = random.Random(i)
     family, family_kana = rng.choice(synthetic.SURNAMES)
@@ -918,6 +1036,8 @@ class Bench:
                 warm = max(args.concurrency * 3, 60)
                 load(base, health, warm, args.concurrency, 60)
                 load(base, move_in, warm, args.concurrency, 60)
+                self.wrk_runs(base, path, token, workers, towns, today)
+                self.paced_runs(base, health, move_in, workers)
                 runs: dict[str, list[Load]] = {"move-in": [], "healthz": []}
                 for run in range(args.runs):
                     for name, fn in (("healthz", health), ("move-in", move_in)):
@@ -933,7 +1053,8 @@ class Bench:
                             f"{result.throughput:.0f}/s, server CPU "
                             f"{result.server_cpu / max(len(result.latencies), 1) * 1000:.1f} "
                             f"ms/request, errors {result.errors} {bad or ''}")
-            label = f"{workers} worker{'s' if workers > 1 else ''}, {args.concurrency} clients"
+            label = (f"{workers} worker{'s' if workers > 1 else ''}, {args.concurrency} clients, "
+                     "closed loop (httpx)")
             statuses = {name: [r.statuses for r in rs] for name, rs in runs.items()}
             for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
                 fig = Figure("4 http", "postgresql", f"move-in, {label}, {name}", "ms",
@@ -950,6 +1071,87 @@ class Bench:
                             [r.throughput for r in runs["move-in"]],
                             [r.throughput for r in runs["healthz"]],
                             extra={"errors": [r.errors for r in runs["move-in"]]}))
+
+    def paced_runs(self, base: str, health: Callable[[httpx.Client, int], httpx.Response],
+                   move_in: Callable[[httpx.Client, int], httpx.Response], workers: int) -> None:
+        """Figure 4b: the same clients at fixed arrival rates (open loop), below saturation."""
+        args = self.args
+        for rate in [float(r) for r in args.paced_rates.split(",") if r.strip()]:
+            runs: dict[str, list[Load]] = {"move-in": [], "healthz": []}
+            for run in range(args.runs):
+                for name, fn in (("healthz", health), ("move-in", move_in)):
+                    cpu = tree_cpu(SERVER_PID[0])
+                    result = paced(base, fn, rate, args.concurrency, args.paced_seconds)
+                    result.server_cpu = tree_cpu(SERVER_PID[0]) - cpu
+                    runs[name].append(result)
+                    bad = {s: c for s, c in result.statuses.items() if s >= 300}
+                    log(f"postgresql: paced {rate:g}/s {workers}w {name} run {run + 1}: "
+                        f"{len(result.latencies)} at {result.throughput:.1f}/s, p50 "
+                        f"{percentile(result.latencies, 50) * 1000:.1f} p99 "
+                        f"{percentile(result.latencies, 99) * 1000:.1f} ms, server CPU "
+                        f"{result.server_cpu / max(len(result.latencies), 1) * 1000:.1f} "
+                        f"ms/request, errors {result.errors} {bad or ''}")
+            label = (f"{workers} worker{'s' if workers > 1 else ''}, {args.concurrency} clients, "
+                     f"paced {rate:g} req/s (open loop)")
+            for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+                fig = Figure("4b http", "postgresql", f"move-in, {label}, {name}", "ms",
+                             [percentile(r.latencies, q) * 1000 for r in runs["move-in"]],
+                             [percentile(r.latencies, q) * 1000 for r in runs["healthz"]],
+                             notes="baseline: GET /healthz at the same rate; latency from the "
+                                   "scheduled send time",
+                             extra={"statuses": {k: [r.statuses for r in rs]
+                                                 for k, rs in runs.items()},
+                                    "achieved_rate": {k: [r.throughput for r in rs]
+                                                      for k, rs in runs.items()},
+                                    "server_cpu_ms_per_request": {
+                                        k: [r.server_cpu / max(len(r.latencies), 1) * 1000
+                                            for r in rs] for k, rs in runs.items()}}
+                             if name == "p99" else {})
+                if name == "p99":
+                    judge(fig, "http")
+                self.add(fig)
+
+    def wrk_runs(self, base: str, path: str, token: str, workers: int, towns: list[str],
+                 today: Any) -> None:
+        """Figure 4c: closed loop from wrk, when installed (`make bench` installs it)."""
+        args = self.args
+        if shutil.which("wrk") is None:
+            log("wrk is not installed: figure 4c skipped (apt-get install wrk)")
+            return
+        body = move_in_body(1, towns, today)
+        body["address"]["banchi"] = "__BANCHI__"
+        runs: dict[str, list[WrkResult]] = {"move-in": [], "healthz": []}
+        for run in range(args.runs):
+            for name, target in (("healthz", "/healthz"), ("move-in", path)):
+                cpu = tree_cpu(SERVER_PID[0])
+                result = wrk(base, target, token, body, args.concurrency, args.wrk_seconds,
+                             self.workdir)
+                assert result is not None
+                result.server_cpu = tree_cpu(SERVER_PID[0]) - cpu
+                runs[name].append(result)
+                log(f"postgresql: wrk {workers}w {name} run {run + 1}: {result.requests} in "
+                    f"{result.seconds:.1f} s, p50 {result.p50:.1f} p99 {result.p99:.1f} ms, "
+                    f"{result.throughput:.0f}/s, server CPU "
+                    f"{result.server_cpu / max(result.requests, 1) * 1000:.1f} ms/request, "
+                    f"non-2xx {result.non2xx}, errors {result.errors}")
+        label = (f"{workers} worker{'s' if workers > 1 else ''}, {args.concurrency} "
+                 "connections, closed loop (wrk)")
+        for name in ("p50", "p95", "p99"):
+            fig = Figure("4c http", "postgresql", f"move-in, {label}, {name}", "ms",
+                         [getattr(r, name) for r in runs["move-in"]],
+                         [getattr(r, name) for r in runs["healthz"]],
+                         notes="baseline: GET /healthz from wrk, same connections",
+                         extra={"non2xx": {k: [r.non2xx for r in rs] for k, rs in runs.items()},
+                                "errors": {k: [r.errors for r in rs] for k, rs in runs.items()},
+                                "server_cpu_ms_per_request": {
+                                    k: [r.server_cpu / max(r.requests, 1) * 1000 for r in rs]
+                                    for k, rs in runs.items()}} if name == "p99" else {})
+            if name == "p99":
+                judge(fig, "http")
+            self.add(fig)
+        self.add(Figure("4c http", "postgresql", f"move-in, {label}, throughput", "req/s",
+                        [r.throughput for r in runs["move-in"]],
+                        [r.throughput for r in runs["healthz"]]))
 
     # ---------------------------------------------------------------------------------------
 
@@ -1023,6 +1225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--time-limit", type=float, default=120.0,
                         help="seconds per HTTP load run at most")
+    parser.add_argument("--paced-rates", default="20,50",
+                        help="comma-separated total arrival rates (req/s) for the open-loop "
+                             "HTTP figure 4b; empty to skip it")
+    parser.add_argument("--paced-seconds", type=float, default=10.0,
+                        help="seconds per open-loop run")
+    parser.add_argument("--wrk-seconds", type=float, default=10.0,
+                        help="seconds per wrk run (figure 4c; skipped when wrk is missing)")
     parser.add_argument("--only", default="",
                         help="comma-separated subset of import,search,cert,http (one import "
                              "run is always made to have data)")
@@ -1035,6 +1244,8 @@ def main(argv: list[str] | None = None) -> int:
         args.queries = min(args.queries, 200)
         args.certs = min(args.certs, 20)
         args.requests = min(args.requests, 400)
+        args.paced_seconds = min(args.paced_seconds, 5.0)
+        args.wrk_seconds = min(args.wrk_seconds, 5.0)
     # A terminated run still drops its databases and reports the figures it has.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(args)

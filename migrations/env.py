@@ -14,7 +14,9 @@ target_metadata = None
 if config.attributes.get("autogenerate") or context.get_x_argument(as_dictionary=True).get(
         "autogenerate"):
     import kiban.platform.tables
-    import kiban.registry.store  # noqa: F401
+    import kiban.registry.store
+    import kiban.standard.store
+    import kiban.talent.store  # noqa: F401
     from kiban.platform.db import metadata as target_metadata
 
 

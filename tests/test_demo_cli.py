@@ -28,7 +28,8 @@ def test_demo_seed_prints_logins_and_creates_residents(tmp_path: Path,
     assert "http://127.0.0.1:8000" in out
     assert "kiban-demo-2026" in out
     for username in ("chiyoda-clerk", "chiyoda-supervisor", "chiyoda-tax", "chiyoda-privacy",
-                     "chiyoda-admin", "yokohama-clerk", "sapporo-admin", "platform-admin"):
+                     "chiyoda-admin", "yokohama-clerk", "sapporo-admin", "platform-admin",
+                     "sapporo-dx", "ebetsu-dx", "specialist-sato"):
         assert username in out
     for role in ("counter_clerk", "registry_supervisor", "tax_officer", "privacy_officer",
                  "municipality_admin", "platform_admin"):
@@ -37,7 +38,15 @@ def test_demo_seed_prints_logins_and_creates_residents(tmp_path: Path,
     settings = settings_module.load()
     svc = Services.build(settings, SystemClock(), Database(settings))
     try:
-        assert [m["lgcode"] for m in svc.municipalities.list()] == ["011002", "131016", "141003"]
+        assert [m["lgcode"] for m in svc.municipalities.list()] == [
+            "011002", "012173", "012351", "131016", "141003"]
+        # The specialist pool has content: a joint need open, an engagement under way.
+        sapporo_dx = next(m for m in svc.accounts.list("011002") if m.username == "sapporo-dx")
+        joint = svc.talent.needs(sapporo_dx, "mine")[0]
+        assert joint["status"] == "open" and len(joint["shares"]) == 3
+        yokohama_dx = next(m for m in svc.accounts.list("141003")
+                           if m.username == "yokohama-dx")
+        assert svc.talent.engagements(yokohama_dx)[0]["status"] == "accepted"
         total = 0
         for lgcode in ("131016", "141003", "011002"):
             assert 20 <= len(svc.municipalities.towns(lgcode)) <= 60

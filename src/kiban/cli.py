@@ -15,6 +15,8 @@ from kiban.clikit import fail, services
 from kiban.core.errors import KibanError
 from kiban.platform import settings as settings_module
 from kiban.registry import cli as registry_cli
+from kiban.standard import cli as standard_cli
+from kiban.talent import cli as talent_cli
 
 app = typer.Typer(help="Kiban (基盤): the shared municipal platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,6 +28,9 @@ app.add_typer(muni_app, name="municipality")
 app.add_typer(staff_app, name="staff")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(talent_cli.app, name="talent")
+app.add_typer(standard_cli.app, name="standard")
+app.add_typer(standard_cli.conformance_app, name="conformance")
 app.add_typer(demo_module.app, name="demo")
 
 
@@ -78,7 +83,8 @@ def staff_create(username: str, display_name: str,
                  password: Annotated[str | None, typer.Option(
                      help="omit to be prompted")] = None) -> None:
     """Create a staff account (roles: counter_clerk, registry_supervisor, tax_officer,
-    privacy_officer, municipality_admin, platform_admin)."""
+    privacy_officer, municipality_admin, digital_officer; platform_admin and specialist
+    belong to no municipality)."""
     svc = services()
     secret = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:

@@ -10,6 +10,7 @@ import typer
 from kiban.core.clock import SystemClock
 from kiban.core.errors import KibanError
 from kiban.platform import settings as settings_module
+from kiban.platform.auth import StaffMember
 from kiban.platform.db import Database
 from kiban.web.context import Services
 
@@ -17,6 +18,16 @@ from kiban.web.context import Services
 def services() -> Services:
     settings = settings_module.load()
     return Services.build(settings, SystemClock(), Database(settings))
+
+
+def acting(username: str) -> tuple[Services, StaffMember]:
+    """Services and the staff member a command acts as (`--as USERNAME`)."""
+    svc = services()
+    member = next((m for m in svc.accounts.list(None) if m.username == username), None)
+    if member is None:
+        typer.echo(f"error: no staff member {username}", err=True)
+        raise typer.Exit(2)
+    return svc, member
 
 
 def fail(exc: KibanError) -> NoReturn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -70,6 +71,7 @@ STAFF_ROLES = (
     (Role.TAX_OFFICER, "tax", "税務 次郎"),
     (Role.PRIVACY_OFFICER, "privacy", "保護 三郎"),
     (Role.MUNICIPALITY_ADMIN, "admin", "管理 桜子"),
+    (Role.DIGITAL_OFFICER, "dx", "推進 五郎"),
 )
 PLATFORM_ADMIN = "platform-admin"
 
@@ -151,12 +153,110 @@ def seed(residents: Annotated[int, typer.Option(
                        f"{report.imported_households} households")
         _, created = _staff(svc, PLATFORM_ADMIN, "基盤 管理者", Role.PLATFORM_ADMIN, None)
         logins.append((PLATFORM_ADMIN, Role.PLATFORM_ADMIN.value, "-", created))
+        _seed_talent(svc, logins)
+        _seed_standard(svc, logins)
     except KibanError as exc:
         typer.echo(f"error: {exc.en} / {exc.ja}", err=True)
         raise typer.Exit(2) from exc
     finally:
         svc.db.dispose()
     _print_logins(logins)
+
+
+# Two towns beside 札幌市 that share one specialist with it (広域確保); no residents.
+TALENT_TOWNS = (("012173", "江別市", "エベツシ", "ebetsu"), ("012351", "石狩市", "イシカリシ", "ishikari"))
+# username, name, skills, regions (on site), remote, days a month, yen a day, hidden fields
+SPECIALISTS: tuple[tuple[str, str, list[str], list[str], bool, int, int, list[str]], ...] = (
+    ("specialist-sato", "佐藤 美咲", ["information_security", "standard_migration", "network"],
+     ["北海道"], True, 8, 45000, []),
+    ("specialist-suzuki", "鈴木 健太", ["cloud_migration", "standard_migration",
+                                     "project_management"], ["東京都", "神奈川県"], True, 10,
+     60000, ["rate_per_day"]),
+    ("specialist-takahashi", "高橋 由美", ["data_analysis", "ai_utilisation", "ux_design"], [],
+     True, 6, 50000, []),
+    ("specialist-tanaka", "田中 誠", ["procurement", "bpr", "online_procedures"], ["神奈川県"],
+     False, 12, 40000, ["display_name"]),
+)
+
+
+def _seed_talent(svc: Services, logins: list[tuple[str, str, str, bool]]) -> None:
+    """Specialists, a joint need of three Hokkaido towns, needs in Tokyo and Yokohama, and
+    one engagement under way, so the pool's pages have content from the first start."""
+    now = svc.clock.now()
+    dx: dict[str, StaffMember] = {}
+    for code, name, kana, slug in TALENT_TOWNS:
+        try:
+            svc.municipalities.create(code, name, "北海道", now, kana, actor="demo")
+        except Conflict:
+            pass
+        dx[code], created = _staff(svc, f"{slug}-dx", "推進 六郎", Role.DIGITAL_OFFICER, code)
+        logins.append((f"{slug}-dx", Role.DIGITAL_OFFICER.value, f"{code} {name}", created))
+    for muni in MUNICIPALITIES:
+        dx[muni.lgcode] = next(m for m in svc.accounts.list(muni.lgcode)
+                               if m.username == f"{muni.slug}-dx")
+    people: dict[str, StaffMember] = {}
+    for username, name, *_ in SPECIALISTS:
+        people[username], created = _staff(svc, username, name, Role.SPECIALIST, None)
+        logins.append((username, Role.SPECIALIST.value, "-", created))
+    if svc.talent.needs(dx["011002"], "mine"):
+        typer.echo("specialist pool: already seeded, skipped")
+        return
+    for username, name, skills, regions, remote, days, rate, hidden in SPECIALISTS:
+        svc.talent.save_profile(people[username], {
+            "display_name": name, "skills": skills, "regions": regions, "onsite": bool(regions),
+            "remote": remote, "days_per_month": days, "rate_per_day": rate, "hidden": hidden,
+            "experience": "(デモ用の架空の経歴)"})
+    month = today_jst(svc.clock).isoformat()[:7]
+    year, mon = int(month[:4]), int(month[5:])
+    until = f"{year + 1}-{mon:02d}"
+    joint = svc.talent.post_need(dx["011002"], {
+        "title": "3市共同 情報セキュリティ・標準化移行支援", "tasks": "セキュリティポリシー改定、"
+        "標準準拠システム移行の進捗管理、職員研修", "required_skills": ["information_security"],
+        "preferred_skills": ["standard_migration"], "days_per_month": 6, "start": month,
+        "end": until, "onsite_percent": 50, "budget_per_month": 270000,
+        "shares": [{"lgcode": "011002", "days": 2}, {"lgcode": "012173", "days": 2},
+                   {"lgcode": "012351", "days": 2}]})
+    for code in ("012173", "012351"):
+        svc.talent.confirm_share(dx[code], joint["id"])
+    svc.talent.post_need(dx["131016"], {
+        "title": "ガバメントクラウド移行の PMO", "tasks": "移行計画とベンダー調整",
+        "required_skills": ["cloud_migration", "project_management"], "days_per_month": 8,
+        "start": month, "end": until, "onsite_percent": 25, "budget_per_month": 480000})
+    yokohama = svc.talent.post_need(dx["141003"], {
+        "title": "オンライン申請の業務改革", "tasks": "手続の棚卸しと BPR",
+        "required_skills": ["bpr", "online_procedures"], "preferred_skills": ["procurement"],
+        "days_per_month": 6, "start": month, "end": until, "onsite_percent": 0,
+        "budget_per_month": 240000})
+    tanaka = svc.talent.my_profile(people["specialist-tanaka"])
+    assert tanaka is not None
+    offer = svc.talent.offer(dx["141003"], yokohama["id"], {"specialist_id": tanaka["id"]})
+    svc.talent.respond(people["specialist-tanaka"], offer["id"], accept=True)
+    typer.echo("specialist pool: 4 specialists, 3 needs (one joint), 1 engagement")
+
+
+def _seed_standard(svc: Services, logins: list[tuple[str, str, str, bool]]) -> None:
+    """The standard's maintainer, a change proposal endorsed by another city, and one public
+    deviation, so that the standard's pages show how each works."""
+    _, created = _staff(svc, "standard-maintainer", "標準 管理者", Role.STANDARD_MAINTAINER, None)
+    logins.append(("standard-maintainer", Role.STANDARD_MAINTAINER.value, "-", created))
+    if svc.standard.proposals():
+        return
+    chiyoda = next(m for m in svc.accounts.list("131016") if m.username == "chiyoda-supervisor")
+    yokohama = next(m for m in svc.accounts.list("141003") if m.username == "yokohama-supervisor")
+    proposal = svc.standard.propose(chiyoda, {
+        "requirement": "JR-0201", "title": "通称でも検索できるようにする",
+        "proposed_text": "氏名、フリガナ又は通称の前方一致で住民を検索できること。",
+        "rationale": "(デモ)外国人住民の窓口では通称での照会が多く、現行の要件では探せないため。"})
+    svc.standard.endorse(yokohama, proposal["id"])
+    sapporo = next(m for m in svc.accounts.list("011002") if m.username == "sapporo-admin")
+    today = today_jst(svc.clock)
+    svc.standard.record_deviation(sapporo, "011002", {
+        "requirement": "JR-0415", "value": "require_reason",
+        "what": "14日を過ぎた届出に遅延理由の記載を求める",
+        "reason": "(デモ)届出期間経過の通知事務のため、理由を必ず記録する運用としている。",
+        "decided_by": "札幌市長(デモ)", "decided_on": today.isoformat(),
+        "review_on": (today + timedelta(days=365)).isoformat()})
+    typer.echo("standard: 1 change proposal, 1 public deviation (札幌市)")
 
 
 def _width(text: str) -> int:

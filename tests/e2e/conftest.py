@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from kiban.core.clock import FixedClock
@@ -29,6 +24,7 @@ from kiban.platform import settings as settings_module
 from kiban.platform.db import Database
 from kiban.platform.migrate import upgrade
 from kiban.web.app import create_app
+from kiban_testkit import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,6 +37,7 @@ TOWNS = [{"code": "0001001", "name": "本町一丁目"}, {"code": "0001002", "na
 CLERK = "clerk-a"
 PASSWORD = "correct-horse-battery"  # test account only
 CLERK_NAME = "窓口 一郎"
+DX_OFFICER = "dx-a"
 
 # Every Playwright wait and expect() gives up after this; no page here takes near a second.
 TIMEOUT_MS = 5_000
@@ -50,34 +47,6 @@ TIMEOUT_MS = 5_000
 class LiveServer:
     url: str
     db: Database
-
-
-def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """uvicorn on an already-bound socket (port 0), so parallel workers never race for a port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"uvicorn-{port}")
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError(f"the test server did not answer on {url}/healthz")
-        time.sleep(0.02)
-    return server, thread, url
 
 
 @pytest.fixture
@@ -92,12 +61,12 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     svc.municipalities.create(LGCODE, "千代田区", "東京都", clock.now())
     svc.municipalities.set_towns(LGCODE, TOWNS, clock.now(), "test")
     svc.accounts.create(CLERK, PASSWORD, CLERK_NAME, ["counter_clerk"], LGCODE, clock.now())
-    server, thread, url = _serve(app)
+    svc.accounts.create(DX_OFFICER, PASSWORD, "推進 五郎", ["digital_officer"], LGCODE,
+                        clock.now())
     try:
-        yield LiveServer(url=url, db=db)
+        with serve(app) as url:
+            yield LiveServer(url=url, db=db)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         db.dispose()
 
 

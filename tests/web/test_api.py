@@ -157,3 +157,52 @@ def test_openapi_document_lists_the_registry(client: TestClient) -> None:
     paths = spec["paths"]
     assert "/api/v1/municipalities/{lgcode}/changes/move-in" in paths
     assert "/api/v1/municipalities/{lgcode}/residents" in paths
+
+
+def test_a_refused_change_leaves_its_idempotency_key_free(client: TestClient) -> None:
+    """The key is claimed in the change's own transaction: a refusal rolls the claim back,
+    so a corrected request can use the same key."""
+    auth = token(client, "clerk-a") | {"Idempotency-Key": "move-in-retry"}
+    bad = move_in_data(address={"town_code": "9999999", "banchi": "1番地"})
+    refused = client.post(f"{base()}/changes/move-in", json=bad, headers=auth)
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "address.town_code"
+    first = client.post(f"{base()}/changes/move-in", json=move_in_data(), headers=auth)
+    assert first.status_code == 201
+    again = client.post(f"{base()}/changes/move-in", json=move_in_data(), headers=auth)
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    # A 住民票コード already registered is refused with 409, as before.
+    code = client.get(f"{base()}/residents/{first.json()['resident_ids'][0]}",
+                      headers=auth).json()["juminhyo_code"]
+    taken = move_in_data(members=[person(family_kana="サトウ", juminhyo_code=code)])
+    response = client.post(f"{base()}/changes/move-in", json=taken,
+                           headers={**auth, "Idempotency-Key": "move-in-taken"})
+    assert response.status_code == 409
+    assert response.json()["field"] == "juminhyo_code"
+
+
+def test_concurrent_requests_with_one_key_make_one_change(world: World) -> None:
+    import threading
+
+    app = create_app(world.backend.settings, world.svc.clock, world.svc.db)
+    results: list[tuple[int, dict, str | None]] = []
+    with TestClient(app) as first_client:
+        auth = token(first_client, "clerk-a") | {"Idempotency-Key": "move-in-race"}
+
+    def post() -> None:
+        with TestClient(app) as c:
+            r = c.post(f"{base()}/changes/move-in", json=move_in_data(), headers=auth)
+            results.append((r.status_code, r.json(), r.headers.get("Idempotent-Replayed")))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s for s, _, _ in results] == [201] * 4
+    assert len({str(body) for _, body, _ in results}) == 1
+    assert sum(1 for *_, replayed in results if replayed == "true") == 3
+    with TestClient(app) as c:
+        found = c.get(f"{base()}/residents", params={"name": "ヤマダ"},
+                      headers={"Authorization": auth["Authorization"]}).json()
+    assert found["total"] == 2

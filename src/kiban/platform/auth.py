@@ -37,13 +37,20 @@ class Role(StrEnum):
     PRIVACY_OFFICER = "privacy_officer"  # 個人情報保護担当
     MUNICIPALITY_ADMIN = "municipality_admin"  # 団体管理者
     PLATFORM_ADMIN = "platform_admin"  # 基盤管理者
+    DIGITAL_OFFICER = "digital_officer"  # DX推進担当: 専門人材の募集・契約
+    SPECIALIST = "specialist"  # 専門人材 (belongs to no municipality)
+    STANDARD_MAINTAINER = "standard_maintainer"  # 標準仕様の管理者 (national, no municipality)
 
 
 ROLE_LABELS = {
     Role.COUNTER_CLERK: "窓口担当", Role.REGISTRY_SUPERVISOR: "住民記録責任者",
     Role.TAX_OFFICER: "税務担当", Role.PRIVACY_OFFICER: "個人情報保護担当",
     Role.MUNICIPALITY_ADMIN: "団体管理者", Role.PLATFORM_ADMIN: "基盤管理者",
+    Role.DIGITAL_OFFICER: "DX推進担当", Role.SPECIALIST: "専門人材",
+    Role.STANDARD_MAINTAINER: "標準仕様管理者",
 }
+# Roles held by people who belong to no municipality.
+UNAFFILIATED_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.SPECIALIST, Role.STANDARD_MAINTAINER})
 
 
 class Permission(StrEnum):
@@ -57,6 +64,9 @@ class Permission(StrEnum):
     MUNICIPALITY_MANAGE = "municipality.manage"
     LEDGER_AUDIT = "ledger.audit"
     PLATFORM_MANAGE = "platform.manage"
+    TALENT_MANAGE = "talent.manage"  # post needs, offer engagements, evaluate
+    TALENT_PROFILE = "talent.profile"  # a specialist's own profile and engagements
+    STANDARD_MAINTAIN = "standard.maintain"  # accept or reject change proposals
 
 
 GRANTS: dict[Role, set[Permission]] = {
@@ -69,8 +79,11 @@ GRANTS: dict[Role, set[Permission]] = {
     Role.TAX_OFFICER: {Permission.DASHBOARD},
     Role.PRIVACY_OFFICER: {Permission.LEDGER_AUDIT, Permission.DASHBOARD},
     Role.MUNICIPALITY_ADMIN: {Permission.MUNICIPALITY_MANAGE, Permission.DASHBOARD,
-                              Permission.LEDGER_AUDIT},
+                              Permission.LEDGER_AUDIT, Permission.TALENT_MANAGE},
     Role.PLATFORM_ADMIN: {Permission.PLATFORM_MANAGE},
+    Role.DIGITAL_OFFICER: {Permission.TALENT_MANAGE, Permission.DASHBOARD},
+    Role.SPECIALIST: {Permission.TALENT_PROFILE},
+    Role.STANDARD_MAINTAINER: {Permission.STANDARD_MAINTAIN},
 }
 
 
@@ -156,10 +169,12 @@ class Accounts:
             errors.append(FieldError("roles", "不明な役割です。", "unknown role."))
         if not parsed and not errors:
             errors.append(FieldError("roles", "役割を選んでください。", "roles are required."))
-        if Role.PLATFORM_ADMIN in parsed and lgcode is not None:
-            errors.append(FieldError("roles", "基盤管理者は団体に属しません。",
-                                     "a platform admin belongs to no municipality."))
-        if Role.PLATFORM_ADMIN not in parsed and lgcode is None and parsed:
+        unaffiliated = UNAFFILIATED_ROLES & set(parsed)
+        if unaffiliated and (lgcode is not None or len(parsed) > len(unaffiliated)):
+            errors.append(FieldError("roles", "基盤管理者・専門人材・標準仕様管理者は団体に属しません。",
+                                     "platform admins, specialists and the standard's "
+                                     "maintainers belong to no municipality."))
+        if not unaffiliated and lgcode is None and parsed:
             errors.append(FieldError("lgcode", "所属団体を指定してください。",
                                      "municipality staff need an lgcode."))
         if errors:
@@ -252,6 +267,15 @@ class Accounts:
                                                    "No such staff member.")])
             conn.execute(update(staff).where(staff.c.id == row.id).values(active=False))
             conn.execute(delete(sessions).where(sessions.c.staff_id == row.id))
+
+    def deactivate_municipality(self, lgcode: str) -> int:
+        """Every account of a municipality that closes, with its sessions and tokens."""
+        with self.db.platform() as conn:
+            ids = [r.id for r in conn.execute(select(staff.c.id).where(staff.c.lgcode == lgcode))]
+            if ids:
+                conn.execute(update(staff).where(staff.c.id.in_(ids)).values(active=False))
+                conn.execute(delete(sessions).where(sessions.c.staff_id.in_(ids)))
+        return len(ids)
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < 12:

@@ -8,8 +8,9 @@ policies apply to it. On SQLite the scoping is the `WHERE lgcode = ...` every st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,32 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: a database error's message would otherwise quote personal data.
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+    # No pool_pre_ping: it costs a round trip on every checkout. Connections are recycled
+    # after 30 minutes instead (before idle timeouts of proxies and firewalls), and a
+    # connection found dead is invalidated by SQLAlchemy when its statement fails.
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_recycle=1800,
                          hide_parameters=True)
+
+
+# The unit of work that `Database.tenant` calls join instead of opening their own transaction
+# (see `Database.unit_of_work`): (database, lgcode, connection).
+_AMBIENT: ContextVar[tuple[Database, str, Connection] | None] = ContextVar(
+    "kiban_unit_of_work", default=None)
+_BEFORE_COMMIT = "kiban.before_commit"
+
+
+def before_commit(conn: Connection, step: Callable[[Connection], None]) -> None:
+    """Runs `step` as the last thing of the transaction, just before its COMMIT (after the
+    rest of the unit of work, joined units included). For writes that take a hot lock, such
+    as the ledger head: the later the lock is taken, the shorter others wait for it. Steps
+    run in the order registered; a failure rolls the whole transaction back."""
+    conn.info.setdefault(_BEFORE_COMMIT, []).append(step)
+
+
+def _run_before_commit(conn: Connection) -> None:
+    steps = conn.info.pop(_BEFORE_COMMIT, None)
+    while steps:
+        steps.pop(0)(conn)
 
 
 class Database:
@@ -79,15 +104,43 @@ class Database:
 
     @contextmanager
     def tenant(self, lgcode: str) -> Iterator[Connection]:
-        """A transaction that sees only `lgcode`'s personal data (RLS on PostgreSQL)."""
+        """A transaction that sees only `lgcode`'s personal data (RLS on PostgreSQL). Inside
+        a `unit_of_work` for the same municipality, the unit's transaction instead."""
+        ambient = _AMBIENT.get()
+        if ambient is not None and ambient[0] is self and ambient[1] == lgcode:
+            yield ambient[2]  # the unit commits or rolls back, not this block
+            return
         with self.engine.begin() as conn:
-            if self.is_postgres:
-                conn.execute(text("SELECT set_config('kiban.lgcode', :c, true)"), {"c": lgcode})
-            yield conn
+            try:
+                if self.is_postgres:
+                    conn.execute(text("SELECT set_config('kiban.lgcode', :c, true)"),
+                                 {"c": lgcode})
+                yield conn
+                _run_before_commit(conn)
+            finally:
+                conn.info.pop(_BEFORE_COMMIT, None)
+
+    @contextmanager
+    def unit_of_work(self, lgcode: str) -> Iterator[Connection]:
+        """One transaction for `lgcode` that every `tenant(lgcode)` opened inside it (in the
+        same thread or task) joins: a request's own bookkeeping (an idempotency record) and
+        the change it runs commit together, or not at all."""
+        with self.tenant(lgcode) as conn:
+            token = _AMBIENT.set((self, lgcode, conn))
+            try:
+                yield conn
+            finally:
+                _AMBIENT.reset(token)
 
     @contextmanager
     def platform(self) -> Iterator[Connection]:
-        """A transaction over platform tables only (municipalities, staff, sessions)."""
+        """A transaction over platform tables only (municipalities, staff, sessions). Inside a
+        `unit_of_work`, the unit's transaction (platform tables have no row policies), so a
+        request's idempotency record commits with the platform-table change it answers."""
+        ambient = _AMBIENT.get()
+        if ambient is not None and ambient[0] is self:
+            yield ambient[2]
+            return
         with self.engine.begin() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT set_config('kiban.lgcode', '', true)"))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Insert, insert, select, update
 
 from kiban.platform.tables import ledger_entries, ledger_heads
 
@@ -46,15 +47,22 @@ class Problem:
 
 
 def append(conn: Connection, lgcode: str, kind: str, subject: str, payload: Any,
-           actor: str, at: datetime) -> int:
+           actor: str, at: datetime,
+           also: Callable[[list[int]], Sequence[Insert]] | None = None) -> int:
     """Append one entry in the caller's transaction; returns its seq."""
-    return append_many(conn, lgcode, [(kind, subject, payload)], actor, at)[0]
+    return append_many(conn, lgcode, [(kind, subject, payload)], actor, at, also)[0]
 
 
 def append_many(conn: Connection, lgcode: str, items: list[tuple[str, str, Any]],
-                actor: str, at: datetime) -> list[int]:
+                actor: str, at: datetime,
+                also: Callable[[list[int]], Sequence[Insert]] | None = None) -> list[int]:
+    """Append entries in the caller's transaction; returns their seqs. `also` gives inserts
+    that need the seqs (a change event naming its entry): on PostgreSQL they go to the
+    server in the same statement as the entries and the head, so the head's lock, taken
+    here, is held for two round trips and the COMMIT."""
     query = select(ledger_heads.c.seq, ledger_heads.c.hash).where(ledger_heads.c.lgcode == lgcode)
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         query = query.with_for_update()  # one writer per municipality's chain
     head = conn.execute(query).first()
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
@@ -68,12 +76,24 @@ def append_many(conn: Connection, lgcode: str, items: list[tuple[str, str, Any]]
                      "prev_hash": prev, "hash": h})
         seqs.append(seq)
         prev = h
+    extra = list(also(seqs)) if also else []
+    if head and postgres and len(rows) == 1:
+        # Data-modifying CTEs run once, to completion, whether or not the update reads them.
+        # (One entry: a single-row VALUES, whose compiled form is cached.)
+        move = (update(ledger_heads).where(ledger_heads.c.lgcode == lgcode)
+                .values(seq=seq, hash=prev))
+        for i, statement in enumerate([insert(ledger_entries).values(rows[0]), *extra]):
+            move = move.add_cte(statement.cte(f"ledger_w{i}"))
+        conn.execute(move)
+        return seqs
     conn.execute(insert(ledger_entries), rows)
     if head:
         conn.execute(update(ledger_heads).where(ledger_heads.c.lgcode == lgcode)
                      .values(seq=seq, hash=prev))
     else:
         conn.execute(insert(ledger_heads).values(lgcode=lgcode, seq=seq, hash=prev))
+    for statement in extra:
+        conn.execute(statement)
     return seqs
 
 

@@ -27,6 +27,9 @@ municipalities = Table(
     Column("name_kana", String(200), nullable=False, default=""),
     Column("settings", JSON, nullable=False, default=dict),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # "active" or "retired"; "conformance" marks a throwaway municipality of the kit.
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("purpose", String(20), nullable=False, server_default=""),
 )
 
 towns = Table(

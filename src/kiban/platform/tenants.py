@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from kiban.core.checkdigits import is_valid_lgcode
-from kiban.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kiban.core.errors import Conflict, FieldError, NotFound, RuleViolation, ValidationFailed
 from kiban.core.text import clean_name
 from kiban.platform import ledger
 from kiban.platform.db import Database
@@ -35,9 +36,20 @@ def check_lgcode(code: str) -> None:
             "lgcode must be a 6-digit 地方公共団体コード whose last digit is its check digit.")])
 
 
-def validate_settings(values: dict[str, Any]) -> dict[str, Any]:
+# Checks the settings that the standard defines (its options and behaviour switches): returns
+# the errors, naming the requirement; `by_deviation` is True only when a recorded deviation
+# sets a switch. Supplied by kiban.standard, which the platform does not import.
+StandardSettings = Callable[[dict[str, Any], bool], builtins.list[FieldError]]
+
+
+def validate_settings(values: dict[str, Any], standard: StandardSettings | None = None,
+                      by_deviation: bool = False) -> dict[str, Any]:
     errors = []
-    for key, value in values.items():
+    ours = {k: v for k, v in values.items() if k in SETTING_TYPES}
+    if standard is not None:
+        errors.extend(standard({k: v for k, v in values.items() if k not in SETTING_TYPES},
+                               by_deviation))
+    for key, value in (ours.items() if standard is not None else values.items()):
         kind = SETTING_TYPES.get(key)
         if kind is None:
             errors.append(FieldError(f"settings.{key}", "設定できない項目です。",
@@ -54,11 +66,12 @@ def validate_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class Municipalities:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, standard: StandardSettings | None = None) -> None:
         self.db = db
+        self.standard = standard
 
     def create(self, lgcode: str, name: str, prefecture: str, at: datetime,
-               name_kana: str = "", actor: str = "system") -> dict[str, Any]:
+               name_kana: str = "", actor: str = "system", purpose: str = "") -> dict[str, Any]:
         check_lgcode(lgcode)
         errors = []
         if not clean_name(name or ""):
@@ -75,16 +88,31 @@ class Municipalities:
                                "This municipality is already registered.", field="lgcode")
             row = {"lgcode": lgcode, "name": clean_name(name), "prefecture": clean_name(prefecture),
                    "name_kana": clean_name(name_kana), "settings": dict(DEFAULT_SETTINGS),
-                   "created_at": at}
+                   "created_at": at, "status": "active", "purpose": purpose}
             conn.execute(insert(municipalities).values(**row))
             ledger.append(conn, lgcode, "municipality.created", lgcode,
                           {"name": row["name"], "prefecture": row["prefecture"]}, actor, at)
         return row
 
-    def list(self) -> builtins.list[dict[str, Any]]:
+    def list(self, include_retired: bool = False) -> builtins.list[dict[str, Any]]:
+        query = select(municipalities).order_by(municipalities.c.lgcode)
+        if not include_retired:
+            query = query.where(municipalities.c.status == "active")
         with self.db.platform() as conn:
-            return [dict(r._mapping) for r in
-                    conn.execute(select(municipalities).order_by(municipalities.c.lgcode))]
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def retire(self, lgcode: str, at: datetime, actor: str) -> None:
+        """Closes a throwaway municipality of the conformance kit. A real municipality is never
+        retired this way: its records and ledger chain stay (a merger is its own procedure)."""
+        with self.db.tenant(lgcode) as conn:
+            row = self.get_in(conn, lgcode)
+            if row["purpose"] != "conformance":
+                raise RuleViolation("適合性検査用の団体だけを廃止できます。",
+                                    "Only a conformance-test municipality can be retired.",
+                                    field="lgcode")
+            conn.execute(update(municipalities).where(municipalities.c.lgcode == lgcode)
+                         .values(status="retired"))
+            ledger.append(conn, lgcode, "municipality.retired", lgcode, {}, actor, at)
 
     def get(self, lgcode: str) -> dict[str, Any]:
         with self.db.platform() as conn:
@@ -101,8 +129,8 @@ class Municipalities:
         return data
 
     def update_settings(self, lgcode: str, values: dict[str, Any], at: datetime,
-                        actor: str) -> dict[str, Any]:
-        validate_settings(values)
+                        actor: str, by_deviation: bool = False) -> dict[str, Any]:
+        validate_settings(values, self.standard, by_deviation)
         with self.db.tenant(lgcode) as conn:
             current = self.get_in(conn, lgcode)["settings"]
             merged = {**current, **values}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from kiban.clikit import fail, out, services
+from kiban.clikit import acting, fail, out
 from kiban.core.errors import KibanError
 
 app = typer.Typer(help="住民記録: residents, changes, certificates.", no_args_is_help=True)
@@ -23,17 +23,6 @@ CHANGES = {
 As = Annotated[str, typer.Option("--as", help="staff username the action is recorded under")]
 
 
-def _context(username: str) -> tuple[Any, Any]:
-    svc = services()
-    member = next((m for m in svc.accounts.list(None) if m.username == username), None)
-    if member is None:
-        typer.echo(f"error: no staff member {username}", err=True)
-        raise typer.Exit(2)
-    return svc, member
-
-
-
-
 @app.command("change")
 def change(kind: Annotated[str, typer.Argument(help=", ".join(CHANGES))], lgcode: str,
            data_file: Path, username: As) -> None:
@@ -41,7 +30,7 @@ def change(kind: Annotated[str, typer.Argument(help=", ".join(CHANGES))], lgcode
     if kind not in CHANGES and kind != "authority-entry":
         typer.echo(f"error: unknown change {kind}", err=True)
         raise typer.Exit(2)
-    svc, member = _context(username)
+    svc, member = acting(username)
     data = json.loads(data_file.read_text(encoding="utf-8"))
     if kind == "authority-entry":
         data["authority"] = True
@@ -57,7 +46,7 @@ def search(lgcode: str, username: As, name: str = "", birth_date: str = "",
     """Find residents by name (kanji or kana), date of birth or 住民票コード."""
     from datetime import date
 
-    svc, member = _context(username)
+    svc, member = acting(username)
     try:
         result = svc.registry.search(
             member, lgcode, name=name or None,
@@ -73,7 +62,7 @@ def search(lgcode: str, username: As, name: str = "", birth_date: str = "",
 
 @app.command("show")
 def show(lgcode: str, resident_id: str, username: As) -> None:
-    svc, member = _context(username)
+    svc, member = acting(username)
     try:
         out(svc.registry.get(member, lgcode, resident_id))
     except KibanError as exc:
@@ -87,7 +76,7 @@ def certificate(lgcode: str, resident_ids: list[str], username: As,
                 honseki: bool = False, juminhyo_code: bool = False,
                 my_number: bool = False, head_and_relationship: bool = True) -> None:
     """Issue a 住民票の写し (or 除票の写し with --kind joshu) as PDF."""
-    svc, member = _context(username)
+    svc, member = acting(username)
     try:
         serial, pdf = svc.registry.issue_certificate(member, lgcode, {
             "resident_ids": resident_ids, "form": form, "kind": kind, "honseki": honseki,
@@ -113,7 +102,7 @@ def export(lgcode: str, file: Annotated[Path, typer.Argument(help="output file, 
 
     from kiban.registry.migration import RegistryMigration
 
-    svc, member = _context(username)
+    svc, member = acting(username)
     migration = RegistryMigration(svc.db, svc.clock)
     try:
         if str(file) == "-":
@@ -149,7 +138,7 @@ def import_(lgcode: str, file: Annotated[Path, typer.Argument(help="input file, 
 
     from kiban.registry.migration import RegistryMigration
 
-    svc, member = _context(username)
+    svc, member = acting(username)
     migration = RegistryMigration(svc.db, svc.clock)
     try:
         if str(file) == "-":

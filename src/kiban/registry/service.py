@@ -28,7 +28,7 @@ from kiban.core.text import fold_kana, fold_kanji, is_kana_reading
 from kiban.documents import juminhyo
 from kiban.platform import ledger
 from kiban.platform.auth import Permission, StaffMember
-from kiban.platform.db import Database, switch_tenant
+from kiban.platform.db import Database, before_commit, switch_tenant
 from kiban.platform.tenants import Municipalities
 from kiban.registry import store
 from kiban.registry.model import (
@@ -235,11 +235,16 @@ class Registry:
                 created_hh: list[Household] | None = None,
                 updated_hh: list[tuple[Household, Household]] | None = None,
                 detail: dict[str, Any] | None = None,
-                cancels: str | None = None) -> dict[str, Any]:
+                cancels: str | None = None, drawn: set[str] | None = None,
+                code_field: str | None = None) -> dict[str, Any]:
+        """Writes the change. `drawn`: ids of created residents whose 住民票コード was drawn
+        here (redrawn if taken); any other code already taken is refused (`code_field`).
+        The change event and its ledger entry are written last, just before COMMIT, so the
+        municipality's ledger head stays locked for as short a time as possible."""
         created, updated = created or [], updated or []
         created_hh, updated_hh = created_hh or [], updated_hh or []
         store.insert_households(conn, created_hh)
-        store.insert_residents(conn, created)
+        created = self._insert_residents(conn, lgcode, created, drawn or set(), code_field)
         for old, new in updated:
             if not store.save_resident(conn, new, old.version):
                 raise Conflict("他の処理で更新されました。やり直してください。",
@@ -251,7 +256,11 @@ class Registry:
         touched = {h.id for h in created_hh} | {n.id for _, n in updated_hh}
         touched |= {r.household_id for r in created} | {n.household_id for _, n in updated}
         touched |= {o.household_id for o, _ in updated}
-        self._check_households(conn, lgcode, touched)
+        # A household created here has a fresh id: its members are all in this change.
+        for new_hh in created_hh:
+            ensure_one_head(new_hh, [r for r in created if r.household_id == new_hh.id]
+                            + [n for _, n in updated if n.household_id == new_hh.id])
+        self._check_households(conn, lgcode, touched - {h.id for h in created_hh})
         late = kind.value in {k.value for k in (ChangeKind.MOVE_IN, ChangeKind.RELOCATION,
                                                 ChangeKind.MOVE_IN_FROM_ABROAD,
                                                 ChangeKind.BIRTH, ChangeKind.DEATH)} and \
@@ -268,14 +277,19 @@ class Registry:
                    "late_notice": late, "detail": detail or {}, "before": before,
                    "after": after, "cancels": cancels}
         at = self.clock.now()
-        seq = ledger.append(conn, lgcode, f"registry.{kind.value}", event_id,
-                            {"event": event_id, "digest": ledger.digest(content)}, actor.id, at)
-        store.insert_event(conn, {
+        event = {
             "lgcode": lgcode, "id": event_id, "kind": kind.value, "occurred_on": occurred_on,
             "notified_on": notified_on, "late_notice": late, "detail": detail or {},
             "before": before, "after": after, "actor": actor.id, "recorded_at": at,
-            "cancels": cancels, "cancelled_by": None, "ledger_seq": seq,
-        }, list(after["residents"]))
+            "cancels": cancels, "cancelled_by": None}
+        entry = {"event": event_id, "digest": ledger.digest(content)}
+
+        def record(c: Connection) -> None:
+            ledger.append(c, lgcode, f"registry.{kind.value}", event_id, entry, actor.id, at,
+                          also=lambda seqs: store.event_inserts(
+                              c, {**event, "ledger_seq": seqs[0]}, list(after["residents"])))
+
+        before_commit(conn, record)
         return {"event_id": event_id, "kind": kind.value, "late_notice": late,
                 "resident_ids": list(after["residents"]),
                 "household_ids": list(after["households"]), "detail": detail or {}}
@@ -293,12 +307,34 @@ class Registry:
                 raise RuleViolation("消除された世帯に住民がいます。",
                                     "A removed household still has residents.")
 
-    def _new_code(self, conn: Connection, lgcode: str) -> str:
-        """A fresh 住民票コード (check digit included), unused in this municipality."""
-        while True:
-            code = with_check_digit(f"{secrets.randbelow(10**10):010d}", "juminhyo")
-            if not store.juminhyo_code_taken(conn, lgcode, code):
-                return code
+    @staticmethod
+    def _new_code() -> str:
+        """A random 住民票コード (check digit included). Whether it is unused is for the
+        insert to tell (`_insert_residents` draws again when it is taken)."""
+        return with_check_digit(f"{secrets.randbelow(10**10):010d}", "juminhyo")
+
+    def _insert_residents(self, conn: Connection, lgcode: str, created: list[Resident],
+                          drawn: set[str], code_field: str | None) -> list[Resident]:
+        """Inserts `created`; returns them as stored (a drawn code that was taken, drawn
+        again). A 住民票コード the caller gave that is taken refuses the change."""
+        pending = created
+        for _ in range(20):
+            taken = store.insert_residents(conn, pending)
+            if not taken:
+                return created
+            if any(r.id not in drawn for r in taken):
+                raise Conflict("この住民票コードは既に登録されています。",
+                               "This 住民票コード is already registered.", field=code_field)
+            pending = [replace(r, juminhyo_code=self._new_code()) for r in taken]
+            redrawn = {r.id: r for r in pending}
+            created = [redrawn.get(r.id, r) for r in created]
+        raise RuleViolation("住民票コードを採番できませんでした。", "No free 住民票コード was found.")
+
+    @staticmethod
+    def _towns_named(conn: Connection, lgcode: str, address: Any) -> dict[str, str]:
+        """The part of the 町字 master an address check needs: the town it names."""
+        town = address.get("town_code") if isinstance(address, dict) else None
+        return store.town_names_for(conn, lgcode, [town])
 
     def _load(self, conn: Connection, lgcode: str, resident_id: Any,
               kind: ChangeKind, field: str = "resident_id") -> Resident:
@@ -377,7 +413,8 @@ class Registry:
         joining = data.get("household_id")
         with self.db.tenant(lgcode) as conn:
             if not joining:  # report address errors together with the people's
-                errors += validate_address(data.get("address"), Municipalities.towns_in(conn, lgcode))
+                errors += validate_address(data.get("address"),
+                                           self._towns_named(conn, lgcode, data.get("address")))
             require(errors)
             created_hh: list[Household] = []
             updated_hh: list[tuple[Household, Household]] = []
@@ -396,18 +433,17 @@ class Registry:
                         "A new household needs exactly one head.")])
                 household_id = new_id()
             created = []
+            drawn: set[str] = set()
             for m in members:
+                resident_id = new_id()
                 code = m.get("juminhyo_code")
-                if not code:
-                    code = self._new_code(conn, lgcode)  # checked unused as it is drawn
-                elif store.juminhyo_code_taken(conn, lgcode, code):
-                    raise Conflict("この住民票コードは既に登録されています。",
-                                   "This 住民票コード is already registered.",
-                                   field="juminhyo_code")
+                if not code:  # whether a code is free, given or drawn, the insert tells
+                    code = self._new_code()
+                    drawn.add(resident_id)
                 created.append(build_resident(
                     {**m, "previous_address": m.get("previous_address")
                      or data.get("previous_address", "")},
-                    id=new_id(), lgcode=lgcode, juminhyo_code=code,
+                    id=resident_id, lgcode=lgcode, juminhyo_code=code,
                     household_id=household_id, relationship=m["relationship"],
                     resident_since=occurred_on, notified_on=notified_on))
             if not joining:
@@ -419,7 +455,7 @@ class Registry:
                       "from_lgcode": data.get("from_lgcode", "")}
             return self._commit(conn, lgcode, actor, kind, occurred_on, notified_on,
                                 created=created, created_hh=created_hh, updated_hh=updated_hh,
-                                detail=detail)
+                                detail=detail, drawn=drawn, code_field="juminhyo_code")
 
     def birth(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
         """出生 (JR-0406): the child joins a household; the change date is the birth date."""
@@ -443,11 +479,11 @@ class Registry:
         with self.db.tenant(lgcode) as conn:
             hh = self._load_household(conn, lgcode, data.get("household_id"))
             r = build_resident(child, id=new_id(), lgcode=lgcode,
-                               juminhyo_code=self._new_code(conn, lgcode), household_id=hh.id,
+                               juminhyo_code=self._new_code(), household_id=hh.id,
                                relationship=relationship, resident_since=born,
                                notified_on=notified_on)
             return self._commit(conn, lgcode, actor, ChangeKind.BIRTH, born, notified_on,
-                                created=[r])
+                                created=[r], drawn={r.id})
 
     def special_move_in(self, actor: StaffMember, lgcode: str,
                         data: dict[str, Any]) -> dict[str, Any]:
@@ -465,7 +501,6 @@ class Registry:
             check_special_move_in(transfer["planned_on"], occurred_on, notified_on)
             person = dict(transfer["data"])
             parse_dates(person)
-            towns = Municipalities.towns_in(conn, lgcode)
             joining = data.get("household_id")
             created_hh = []
             if joining:
@@ -475,11 +510,9 @@ class Registry:
                     raise ValidationFailed([FieldError("relationship", "続柄を選んでください。",
                                                        "relationship is required.")])
             else:
-                require(validate_address(data.get("address"), towns))
+                require(validate_address(data.get("address"),
+                                         self._towns_named(conn, lgcode, data.get("address"))))
                 household_id, relationship = new_id(), HEAD
-            if store.juminhyo_code_taken(conn, lgcode, transfer["juminhyo_code"]):
-                raise Conflict("この住民票コードは既に登録されています。",
-                               "This 住民票コード is already registered.")
             r = build_resident(person, id=new_id(), lgcode=lgcode,
                                juminhyo_code=transfer["juminhyo_code"],
                                household_id=household_id, relationship=relationship,
@@ -550,8 +583,8 @@ class Registry:
         actor.require(Permission.REGISTRY_NOTIFY, lgcode)
         occurred_on, notified_on = self._dates(data)
         with self.db.tenant(lgcode) as conn:
-            towns = Municipalities.towns_in(conn, lgcode)
-            require(validate_address(data.get("address"), towns))
+            require(validate_address(data.get("address"),
+                                     self._towns_named(conn, lgcode, data.get("address"))))
             address = parse_address(data["address"])
             hh = self._load_household(conn, lgcode, data.get("household_id"))
             current = store.members(conn, lgcode, hh.id)

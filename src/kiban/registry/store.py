@@ -17,18 +17,24 @@ from sqlalchemy import (
     Date,
     DateTime,
     Index,
+    Insert,
     Integer,
     PrimaryKeyConstraint,
     String,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
+    literal,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kiban.platform.db import metadata, tenant_table_kwargs
 from kiban.platform.tables import towns
@@ -250,9 +256,24 @@ def members(conn: Connection, lgcode: str, household_id: str,
     return [to_resident(r) for r in conn.execute(query.order_by(residents.c.birth_date))]
 
 
-def insert_residents(conn: Connection, rows: list[Resident]) -> None:
-    if rows:
-        conn.execute(insert(residents), [resident_row(r) for r in rows])
+def insert_residents(conn: Connection, rows: list[Resident]) -> list[Resident]:
+    """Inserts the residents whose 住民票コード is free in the municipality and returns the
+    others, not inserted. The partial unique index (void records aside) decides, in the same
+    statement: no query beforehand, and two concurrent changes cannot both take one code."""
+    if not rows:
+        return []
+    # ON CONFLICT on that index only: any other constraint still raises. The rows go as
+    # parameters (one multi-row statement, "insertmanyvalues"), never as literal VALUES,
+    # so the compiled statement is cached.
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (upsert(residents)
+                 .on_conflict_do_nothing(index_elements=["lgcode", "juminhyo_code"],
+                                         index_where=text("status <> 'void'"))
+                 .returning(residents.c.id))
+    params = [resident_row(r) for r in rows]
+    result = conn.execute(statement, params if len(params) > 1 else params[0])
+    inserted = set(result.scalars())
+    return [r for r in rows if r.id not in inserted]
 
 
 def insert_households(conn: Connection, rows: list[Household]) -> None:
@@ -281,7 +302,29 @@ def household_exists(conn: Connection, lgcode: str, household_id: str) -> bool:
         households.c.lgcode == lgcode, households.c.id == household_id)).first() is not None
 
 
+def event_inserts(conn: Connection, row: dict[str, Any],
+                  subject_ids: Iterable[str]) -> list[Insert]:
+    """The statements recording a change event and whom it concerns, as self-contained
+    statements (for `ledger.append(also=...)`, which on PostgreSQL sends them as CTEs of one
+    statement). On PostgreSQL every value is a bound parameter of a fixed shape (the subjects
+    one array), so the compiled statement is cached whatever the number of subjects."""
+    statements = [insert(change_events).values(**row)]
+    ids = list(dict.fromkeys(subject_ids))
+    if ids and conn.dialect.name == "postgresql":
+        c = event_subjects.c
+        statements.append(insert(event_subjects).from_select(
+            [c.lgcode, c.resident_id, c.event_id],
+            select(literal(row["lgcode"], String(6)),
+                   func.unnest(bindparam("subject_ids", ids, type_=ARRAY(String(32)))),
+                   literal(row["id"], String(32)))))
+    elif ids:
+        statements.append(insert(event_subjects).values(
+            [{"lgcode": row["lgcode"], "resident_id": s, "event_id": row["id"]} for s in ids]))
+    return statements
+
+
 def insert_event(conn: Connection, row: dict[str, Any], subject_ids: Iterable[str]) -> None:
+    """The change event and its subjects, on any backend."""
     conn.execute(insert(change_events).values(**row))
     subjects = [{"lgcode": row["lgcode"], "resident_id": s, "event_id": row["id"]}
                 for s in dict.fromkeys(subject_ids)]
@@ -375,6 +418,17 @@ def search(conn: Connection, lgcode: str, *, kana_key: str | None, kanji_key: st
 def town_names(conn: Connection, lgcode: str) -> dict[str, str]:
     return {r.code: r.name for r in conn.execute(
         select(towns.c.code, towns.c.name).where(towns.c.lgcode == lgcode))}
+
+
+def town_names_for(conn: Connection, lgcode: str, codes: Iterable[object]) -> dict[str, str]:
+    """Only the named 町字 that are in the municipality's master (one index lookup each),
+    for checking an address without loading the whole master."""
+    wanted = {c for c in codes if isinstance(c, str) and c}
+    if not wanted:
+        return {}
+    return {r.code: r.name for r in conn.execute(
+        select(towns.c.code, towns.c.name).where(towns.c.lgcode == lgcode,
+                                                 towns.c.code.in_(sorted(wanted))))}
 
 
 def next_counter(conn: Connection, lgcode: str, name: str) -> int:

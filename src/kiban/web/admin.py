@@ -28,6 +28,8 @@ class MunicipalityIn(Strict):
     name: str
     prefecture: str
     name_kana: str = ""
+    conformance: bool = Field(False, description="a throwaway municipality of the conformance "
+                                                 "kit, which it retires afterwards")
 
 
 class Town(Strict):
@@ -73,8 +75,18 @@ def create_municipality(request: Request, session: Auth, body: MunicipalityIn) -
     session.staff.require(Permission.PLATFORM_MANAGE)
     svc = services(request)
     row = svc.municipalities.create(body.lgcode, body.name, body.prefecture, svc.clock.now(),
-                                    body.name_kana, actor=session.staff.id)
+                                    body.name_kana, actor=session.staff.id,
+                                    purpose="conformance" if body.conformance else "")
     return _municipality(row)
+
+
+@router.post("/municipalities/{lgcode}/retire", summary="Retire a conformance-test municipality")
+def retire_municipality(request: Request, lgcode: str, session: Auth) -> dict[str, Any]:
+    session.staff.require(Permission.PLATFORM_MANAGE)
+    svc = services(request)
+    svc.municipalities.retire(lgcode, svc.clock.now(), session.staff.id)
+    closed = svc.accounts.deactivate_municipality(lgcode)
+    return {"lgcode": lgcode, "status": "retired", "accounts_closed": closed}
 
 
 @router.get("/municipalities/{lgcode}", summary="One municipality with its settings")
@@ -102,7 +114,8 @@ def list_towns(request: Request, lgcode: str, session: Auth) -> list[dict[str, s
 @router.put("/municipalities/{lgcode}/towns", summary="Replace the 町字 master")
 def replace_towns(request: Request, lgcode: str, session: Auth,
                   body: list[Town]) -> dict[str, int]:
-    session.staff.require(Permission.MUNICIPALITY_MANAGE, lgcode)
+    if not session.staff.can(Permission.PLATFORM_MANAGE):  # operators onboard municipalities
+        session.staff.require(Permission.MUNICIPALITY_MANAGE, lgcode)
     svc = services(request)
     count = svc.municipalities.set_towns(lgcode, [t.model_dump() for t in body], svc.clock.now(),
                                          session.staff.id)

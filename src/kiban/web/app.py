@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiban import __version__
 from kiban.core.clock import Clock, SystemClock
@@ -20,6 +21,10 @@ from kiban.platform.db import Database, bypasses_row_security
 from kiban.platform.settings import Settings, UnsafeConfiguration
 from kiban.registry import api as registry_api
 from kiban.registry import pages as registry_pages
+from kiban.standard import api as standard_api
+from kiban.standard import pages as standard_pages
+from kiban.talent import api as talent_api
+from kiban.talent import pages as talent_pages
 from kiban.web import admin, pages
 from kiban.web.context import Services
 from kiban.web.deps import problem
@@ -28,6 +33,61 @@ from kiban.web.templating import templates
 log = logging.getLogger("kiban")
 access_log = logging.getLogger("kiban.access")
 STATIC = Path(__file__).parent / "static"
+
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"),
+]
+_API_HEADERS = [*_SECURITY_HEADERS, (b"cache-control", b"no-store")]
+
+
+class SecurityHeaders:
+    """Security headers on every response (unless the response set its own), our own access
+    log, and unhandled exceptions turned into a problem+json 500. A plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware (`@app.middleware("http")`) costs a task and a stream per
+    request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        extra = _API_HEADERS if path.startswith("/api/") else _SECURITY_HEADERS
+        status = [0]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in extra if n not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Handled here, not re-raised: a traceback in the server log would quote SQL
+            # parameters and with them personal data. Log the type and path only.
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], path)
+            if status[0]:  # the response had begun: all that can be done is to stop
+                return
+            await problem(KibanError(ja="内部エラーが発生しました。", en="Internal Server Error",
+                                     status=500, code="internal"), path)(
+                scope, receive, send_with_headers)
+        finally:
+            # Our own access log: the path only, never the query string, which can hold a
+            # searched name or date of birth (uvicorn's access log is switched off).
+            access_log.info("%s %s %s %.1fms", scope["method"], path, status[0] or 500,
+                            (time.perf_counter() - started) * 1000)
 
 
 def _field_name(loc: tuple[object, ...]) -> str:
@@ -90,31 +150,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
                                               status_code=exc.status_code)
         return problem(err, request.url.path)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:
-            # Handled here, not re-raised: a traceback in the server log would quote SQL
-            # parameters and with them personal data. Log the type and path only.
-            log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-                      request.url.path)
-            response = problem(KibanError(ja="内部エラーが発生しました。", en="Internal Server Error",
-                                          status=500, code="internal"), request.url.path)
-        # Our own access log: the path only, never the query string, which can hold a
-        # searched name or date of birth (uvicorn's access log is switched off).
-        access_log.info("%s %s %s %.1fms", request.method, request.url.path,
-                        response.status_code, (time.perf_counter() - started) * 1000)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -129,4 +165,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     app.include_router(registry_api.router)
     app.include_router(pages.router)
     app.include_router(registry_pages.router)
+    app.include_router(talent_api.router)
+    app.include_router(standard_api.router)
+    app.include_router(standard_pages.router)
+    app.include_router(talent_pages.router)
     return app

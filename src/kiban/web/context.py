@@ -10,6 +10,8 @@ from kiban.platform.db import Database
 from kiban.platform.settings import Settings
 from kiban.platform.tenants import Municipalities
 from kiban.registry.service import Registry
+from kiban.standard.service import Standard, settings_errors
+from kiban.talent.service import Talent
 
 
 @dataclass
@@ -20,9 +22,14 @@ class Services:
     accounts: Accounts
     municipalities: Municipalities
     registry: Registry
+    talent: Talent
+    standard: Standard
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, db: Database | None = None) -> Services:
         db = db or Database(settings)
+        municipalities = Municipalities(db, settings_errors)
         return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db, settings.secret_key),
-                   municipalities=Municipalities(db), registry=Registry(db, clock))
+                   municipalities=municipalities, registry=Registry(db, clock),
+                   talent=Talent(db, clock, municipalities),
+                   standard=Standard(db, clock, municipalities))

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.datastructures import FormData
 
 from kiban.core.errors import Conflict, Forbidden, KibanError
@@ -96,7 +97,12 @@ def problem(error: KibanError, instance: str = "") -> JSONResponse:
 def idempotent(request: Request, lgcode: str, body: Any,
                run: Callable[[], tuple[int, Any]]) -> Response:
     """Runs `run` once per Idempotency-Key: a repeat with the same body gets the first answer;
-    the same key with another body is refused."""
+    the same key with another body is refused.
+
+    The key is claimed first, in the transaction `run`'s change then joins (one unit of
+    work), and its answer stored there too: the claim, the change and the answer commit
+    together or not at all. A second request with the key waits at its claim until the
+    first commits (then gets its answer) or rolls back (then runs itself)."""
     key = request.headers.get("idempotency-key")
     if not key:
         status, payload = run()
@@ -107,38 +113,35 @@ def idempotent(request: Request, lgcode: str, body: Any,
     svc = services(request)
     request_hash = hashlib.sha256(
         (request.url.path + json.dumps(body, sort_keys=True, default=str)).encode()).hexdigest()
-    # Claim the key first, so two concurrent requests with one key cannot both run.
-    try:
-        with svc.db.tenant(lgcode) as conn:
-            conn.execute(insert(idempotency_keys).values(
-                lgcode=lgcode, key=key, request_hash=request_hash, status=0, response="",
-                created_at=svc.clock.now()))
-    except IntegrityError:
-        with svc.db.tenant(lgcode) as conn:
-            row = conn.execute(select(idempotency_keys).where(
-                idempotency_keys.c.lgcode == lgcode, idempotency_keys.c.key == key)).first()
-        if row is None or row.request_hash != request_hash:
-            raise Conflict("同じ Idempotency-Key で別の内容が送られました。",
-                           "This Idempotency-Key was used with a different request.",
-                           field="Idempotency-Key") from None
-        if row.status == 0:
-            # Running, or interrupted after its claim: whether its change committed is for
-            # the change history to tell; re-running it blindly could record a move twice.
-            raise Conflict("同じ Idempotency-Key の処理が実行中か、中断されました。異動履歴を確認してください。",
-                           "A request with this Idempotency-Key is still being processed or was "
-                           "interrupted; check the change history before retrying.",
-                           field="Idempotency-Key") from None
-        return JSONResponse(json.loads(row.response), status_code=row.status,
-                            headers={"Idempotent-Replayed": "true"})
     key_row = (idempotency_keys.c.lgcode == lgcode) & (idempotency_keys.c.key == key)
-    try:
-        status, payload = run()
-    except Exception:
-        # Nothing was done: release the key so a corrected retry can use it.
-        with svc.db.tenant(lgcode) as conn:
-            conn.execute(delete(idempotency_keys).where(key_row))
-        raise
-    with svc.db.tenant(lgcode) as conn:
+    with svc.db.unit_of_work(lgcode) as conn:
+        upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        claimed = conn.execute(upsert(idempotency_keys).values(
+            lgcode=lgcode, key=key, request_hash=request_hash, status=0, response="",
+            created_at=svc.clock.now()).on_conflict_do_nothing().returning(
+                idempotency_keys.c.key)).first()
+        if claimed is None:
+            row = conn.execute(select(idempotency_keys.c.request_hash, idempotency_keys.c.status,
+                                      idempotency_keys.c.response).where(key_row)).first()
+            return _replay(row, request_hash)
+        status, payload = run()  # a failure rolls the claim back with the change
         conn.execute(update(idempotency_keys).where(key_row).values(
             status=status, response=json.dumps(payload, default=str)))
     return JSONResponse(payload, status_code=status)
+
+
+def _replay(row: Any, request_hash: str) -> Response:
+    if row is None or row.request_hash != request_hash:
+        raise Conflict("同じ Idempotency-Key で別の内容が送られました。",
+                       "This Idempotency-Key was used with a different request.",
+                       field="Idempotency-Key")
+    if row.status == 0:
+        # A claim stored without an answer (left by an earlier version, which claimed in a
+        # transaction of its own): whether its change committed is for the change history
+        # to tell; re-running it blindly could record a move twice.
+        raise Conflict("同じ Idempotency-Key の処理が実行中か、中断されました。異動履歴を確認してください。",
+                       "A request with this Idempotency-Key is still being processed or was "
+                       "interrupted; check the change history before retrying.",
+                       field="Idempotency-Key")
+    return JSONResponse(json.loads(row.response), status_code=row.status,
+                        headers={"Idempotent-Replayed": "true"})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kiban.core.errors import KibanError
-from kiban.platform.auth import ROLE_LABELS, Permission, Role, Session
+from kiban.platform.auth import ROLE_LABELS, UNAFFILIATED_ROLES, Permission, Role, Session
 from kiban.web.deps import (
     SESSION_COOKIE,
     PostedForm,
@@ -21,6 +21,7 @@ from kiban.web.deps import (
 from kiban.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+MUNICIPAL_ROLES = [r for r in Role if r not in UNAFFILIATED_ROLES]
 
 
 def page_session(request: Request) -> Session:
@@ -89,12 +90,17 @@ def console(request: Request, session: PageAuth) -> Response:
     staff = session.staff
     if staff.can(Permission.PLATFORM_MANAGE):
         return RedirectResponse("/admin/municipalities", status_code=303)
+    if staff.can(Permission.TALENT_PROFILE):
+        return RedirectResponse("/talent", status_code=303)
+    if staff.can(Permission.STANDARD_MAINTAIN):
+        return RedirectResponse("/standard/proposals?status=open", status_code=303)
     svc = services(request)
     assert staff.lgcode is not None
     muni = svc.municipalities.get(staff.lgcode)
     board = svc.registry.dashboard(staff, staff.lgcode)
     peak = max([1] + [max(b["male"], b["female"]) for b in board["pyramid"]])
-    return render(request, "console.html", session, muni=muni, board=board, peak=peak)
+    return render(request, "console.html", session, muni=muni, board=board, peak=peak,
+                  notice=svc.standard.notice(staff.lgcode))
 
 
 @router.get("/admin/municipalities", response_class=HTMLResponse)
@@ -128,7 +134,7 @@ def staff_page(request: Request, session: PageAuth) -> Response:
     staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
     svc = services(request)
     return render(request, "staff.html", session, rows=svc.accounts.list(staff.lgcode),
-                  roles=[r for r in Role if r is not Role.PLATFORM_ADMIN], error=None,
+                  roles=MUNICIPAL_ROLES, error=None,
                   values={})
 
 
@@ -138,7 +144,7 @@ def create_staff(request: Request, session: PageAuth, form: PostedForm) -> Respo
     staff = session.staff
     staff.require(Permission.MUNICIPALITY_MANAGE, staff.lgcode)
     svc = services(request)
-    roles = [str(r) for r in form.getlist("roles") if r != Role.PLATFORM_ADMIN.value]
+    roles = [str(r) for r in form.getlist("roles") if r not in UNAFFILIATED_ROLES]
     try:
         svc.accounts.create(str(form.get("username", "")), str(form.get("password", "")),
                             str(form.get("display_name", "")), roles, staff.lgcode,
@@ -146,7 +152,7 @@ def create_staff(request: Request, session: PageAuth, form: PostedForm) -> Respo
     except KibanError as exc:
         return render(request, "staff.html", session, status=exc.status,
                       rows=svc.accounts.list(staff.lgcode),
-                      roles=[r for r in Role if r is not Role.PLATFORM_ADMIN], error=exc,
+                      roles=MUNICIPAL_ROLES, error=exc,
                       values={k: str(v) for k, v in form.items() if k != "password"})
     return RedirectResponse("/admin/staff", status_code=303)
 

@@ -13,7 +13,9 @@ from kiban.core.wareki import to_wareki
 ROOT = Path(__file__).resolve().parent.parent
 _env = Environment(
     loader=ChoiceLoader([FileSystemLoader(str(ROOT / "web" / "templates")),
-                         FileSystemLoader(str(ROOT / "registry" / "templates"))]),
+                         FileSystemLoader(str(ROOT / "registry" / "templates")),
+                         FileSystemLoader(str(ROOT / "talent" / "templates")),
+                         FileSystemLoader(str(ROOT / "standard" / "templates"))]),
     autoescape=select_autoescape(["html"]),
 )
 

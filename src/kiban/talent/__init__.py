@@ -1,0 +1,1 @@
+"""Specialist pool (専門人材の広域確保): profiles, needs, matching, engagements."""
