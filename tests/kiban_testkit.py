@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -183,6 +184,13 @@ def sqlite_world(sqlite_backend: Backend, clock: FixedClock) -> Iterator[World]:
     w = build_world(sqlite_backend, clock)
     yield w
     w.svc.db.dispose()
+
+
+def bearer(client: Any, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """The Authorization header of a fresh API token for `username`."""
+    response = client.post("/api/v1/tokens", json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def person(**overrides: object) -> dict[str, object]:

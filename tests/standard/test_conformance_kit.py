@@ -10,8 +10,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,10 +27,11 @@ from kiban_testkit import Backend, serve
 from standard.breaker import BROKEN, Breaker
 
 
-@pytest.fixture
-def kiban(backend: Backend) -> Iterator[tuple[str, str, Services]]:
-    """A Kiban server with a platform administrator; yields its URL, that admin's token and
-    the services."""
+@contextmanager
+def kiban_server(backend: Backend, wrap: Callable[[Any], Any] = lambda app: app
+                 ) -> Iterator[tuple[str, str, Services]]:
+    """Kiban on uvicorn (its app wrapped by `wrap`) with a platform administrator; yields the
+    URL, that administrator's token and the services."""
     db = Database(backend.settings)
     app = create_app(backend.settings, SystemClock(), db)
     svc: Services = app.state.services
@@ -36,10 +39,16 @@ def kiban(backend: Backend) -> Iterator[tuple[str, str, Services]]:
                         svc.clock.now())
     token = svc.accounts.issue_api_token("operator", svc.clock.now())
     try:
-        with serve(app) as url:
+        with serve(wrap(app)) as url:
             yield url, token, svc
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def kiban(backend: Backend) -> Iterator[tuple[str, str, Services]]:
+    with kiban_server(backend) as running:
+        yield running
 
 
 def test_kiban_passes_every_mandatory_registry_requirement(kiban: tuple[str, str, Services],
@@ -85,17 +94,8 @@ def test_deviations_show_in_the_report(kiban: tuple[str, str, Services]) -> None
 
 
 def test_the_kit_fails_exactly_the_requirements_a_server_breaks(sqlite_backend: Backend) -> None:
-    db = Database(sqlite_backend.settings)
-    app = create_app(sqlite_backend.settings, SystemClock(), db)
-    svc: Services = app.state.services
-    svc.accounts.create("operator", "correct-horse-battery", "運用", ["platform_admin"], None,
-                        svc.clock.now())
-    token = svc.accounts.issue_api_token("operator", svc.clock.now())
-    try:
-        with serve(Breaker(app)) as url:
-            report = run(url, token, ("registry",))
-    finally:
-        db.dispose()
+    with kiban_server(sqlite_backend, Breaker) as (url, token, _):
+        report = run(url, token, ("registry",))
     failing = sorted(r["id"] for r in report.requirements if r["status"] == "fail")
     assert failing == sorted(BROKEN)
     assert not report.mandatory_ok

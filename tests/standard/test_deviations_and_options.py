@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kiban.web.app import create_app
-from kiban_testkit import LG_A, LG_B, PASSWORD, World, move_in_data
+from kiban_testkit import LG_A, LG_B, PASSWORD, World, bearer, move_in_data
 
 API = "/api/v1"
 
@@ -23,12 +23,6 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
-def auth(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post(f"{API}/tokens", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
 DEVIATION = {"requirement": "JR-0415", "what": "14日を過ぎた転入届には遅延理由の記載を求める",
              "reason": "遅延届出の通知(簡易裁判所への通知)事務のため、理由を必ず記録する運用としている",
              "decided_by": "千代田区長", "decided_on": "2026-03-01", "review_on": "2028-03-31",
@@ -36,7 +30,7 @@ DEVIATION = {"requirement": "JR-0415", "what": "14日を過ぎた転入届には
 
 
 def test_options_take_only_the_choices_the_spec_offers(client: TestClient) -> None:
-    admin = auth(client, "admin-a")
+    admin = bearer(client, "admin-a")
     ok = client.patch(f"{API}/municipalities/{LG_A}/settings", headers=admin,
                       json={"certificate_default_form": "individual"})
     assert ok.status_code == 200 and ok.json()["certificate_default_form"] == "individual"
@@ -54,7 +48,7 @@ def test_options_take_only_the_choices_the_spec_offers(client: TestClient) -> No
 
 
 def test_a_switch_changes_only_through_a_public_deviation(client: TestClient) -> None:
-    admin, clerk = auth(client, "admin-a"), auth(client, "clerk-a")
+    admin, clerk = bearer(client, "admin-a"), bearer(client, "clerk-a")
     direct = client.patch(f"{API}/municipalities/{LG_A}/settings", headers=admin,
                           json={"late_notice_policy": "require_reason"})
     assert direct.status_code == 422 and "JR-0415" in direct.json()["title_ja"]
@@ -82,7 +76,7 @@ def test_a_switch_changes_only_through_a_public_deviation(client: TestClient) ->
     assert with_reason.status_code == 201, with_reason.text
     # Other municipalities keep the standard behaviour.
     other = client.post(f"{API}/municipalities/{LG_B}/changes/move-in", json=late,
-                        headers=auth(client, "clerk-b"))
+                        headers=bearer(client, "clerk-b"))
     assert other.status_code == 201 and other.json()["late_notice"] is True
 
     withdrawn = client.post(f"{API}/standard/deviations/{recorded.json()['id']}/withdraw",
@@ -107,7 +101,7 @@ def test_bad_deviations_are_refused_and_nothing_is_recorded(client: TestClient,
                                                             change: dict[str, str], status: int,
                                                             field: str) -> None:
     response = client.post(f"{API}/municipalities/{LG_A}/deviations",
-                           json={**DEVIATION, **change}, headers=auth(client, "admin-a"))
+                           json={**DEVIATION, **change}, headers=bearer(client, "admin-a"))
     assert response.status_code == status, response.text
     assert response.json()["field"] == field
     assert client.get(f"{API}/standard/deviations").json() == []
@@ -115,12 +109,12 @@ def test_bad_deviations_are_refused_and_nothing_is_recorded(client: TestClient,
 
 def test_only_the_municipality_admin_records_its_own_deviations(client: TestClient) -> None:
     url = f"{API}/municipalities/{LG_A}/deviations"
-    assert client.post(url, json=DEVIATION, headers=auth(client, "clerk-a")).status_code == 403
-    assert client.post(url, json=DEVIATION, headers=auth(client, "admin-b")).status_code == 403
-    first = client.post(url, json=DEVIATION, headers=auth(client, "admin-a"))
+    assert client.post(url, json=DEVIATION, headers=bearer(client, "clerk-a")).status_code == 403
+    assert client.post(url, json=DEVIATION, headers=bearer(client, "admin-b")).status_code == 403
+    first = client.post(url, json=DEVIATION, headers=bearer(client, "admin-a"))
     assert first.status_code == 201
-    twice = client.post(url, json=DEVIATION, headers=auth(client, "admin-a"))
+    twice = client.post(url, json=DEVIATION, headers=bearer(client, "admin-a"))
     assert twice.status_code == 409
     other_withdraws = client.post(f"{API}/standard/deviations/{first.json()['id']}/withdraw",
-                                  headers=auth(client, "admin-b"))
+                                  headers=bearer(client, "admin-b"))
     assert other_withdraws.status_code == 403

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kiban.web.app import create_app
-from kiban_testkit import LG_A, PASSWORD, World
+from kiban_testkit import LG_A, PASSWORD, World, bearer
 
 API = "/api/v1/standard"
 
@@ -23,20 +23,14 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
-def auth(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
 PROPOSAL = {"requirement": "JR-0201", "title": "通称でも検索できるようにする",
             "proposed_text": "氏名、フリガナ又は通称の前方一致で検索できること。",
             "rationale": "外国人住民の窓口対応で通称による照会が多く、現行では探せないため。"}
 
 
 def test_propose_endorse_comment_and_accept(client: TestClient) -> None:
-    a, b = auth(client, "clerk-a"), auth(client, "clerk-b")
-    maintainer = auth(client, "maintainer")
+    a, b = bearer(client, "clerk-a"), bearer(client, "clerk-b")
+    maintainer = bearer(client, "maintainer")
     made = client.post(f"{API}/proposals", json=PROPOSAL, headers=a)
     assert made.status_code == 201, made.text
     pid = made.json()["id"]
@@ -60,7 +54,7 @@ def test_propose_endorse_comment_and_accept(client: TestClient) -> None:
 
 
 def test_rejection_needs_a_reason_and_bad_proposals_are_refused(client: TestClient) -> None:
-    a, maintainer = auth(client, "clerk-a"), auth(client, "maintainer")
+    a, maintainer = bearer(client, "clerk-a"), bearer(client, "maintainer")
     unknown = client.post(f"{API}/proposals", json={**PROPOSAL, "requirement": "JR-9999"},
                           headers=a)
     assert unknown.status_code == 422 and unknown.json()["field"] == "requirement"
@@ -83,7 +77,7 @@ def test_rejection_needs_a_reason_and_bad_proposals_are_refused(client: TestClie
 
 
 def test_the_console_shows_the_version_and_what_awaits(client: TestClient) -> None:
-    client.post(f"{API}/proposals", json=PROPOSAL, headers=auth(client, "clerk-a"))
+    client.post(f"{API}/proposals", json=PROPOSAL, headers=bearer(client, "clerk-a"))
     client.post("/login", data={"username": "clerk-a", "password": PASSWORD})
     page = client.get("/console", headers={"Accept": "text/html"})
     assert "標準仕様 1.0.0 で運用中" in page.text and "受付中の変更提案 1 件" in page.text

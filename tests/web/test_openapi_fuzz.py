@@ -21,6 +21,10 @@ OPERATIONS = [
     ("/api/v1/municipalities/{lgcode}/changes/cancellation", "POST"),
     ("/api/v1/municipalities/{lgcode}/residents", "GET"),
     ("/api/v1/municipalities/{lgcode}/certificates", "POST"),
+    ("/api/v1/municipalities/{lgcode}/statistics/population", "GET"),
+    ("/api/v1/municipalities/{lgcode}/statistics/changes", "GET"),
+    ("/api/v1/municipalities/{lgcode}/integration/changes", "GET"),
+    ("/api/v1/municipalities/{lgcode}/extracts", "POST"),
 ]
 
 

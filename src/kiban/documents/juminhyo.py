@@ -13,7 +13,7 @@ per process and embedded, subset, in every PDF.
 ``cert`` shape (every date is a ``datetime.date``)::
 
     {
-      "kind": "juminhyo" | "joshu",        # 住民票の写し | 除票の写し
+      "kind": "juminhyo" | "joshu" | "kisai_jiko",  # 写し | 除票の写し | 住民票記載事項証明書
       "form": "household" | "individual",  # 世帯連記式 | 個人票 (one page per person)
       "serial": "R8-000123",
       "issued_on": date,
@@ -21,6 +21,7 @@ per process and embedded, subset, in every PDF.
       "address": str,
       "head_name": str,
       "options": {"head_and_relationship", "honseki", "juminhyo_code", "my_number"},  # bools
+      "items": ["person.family_name", "address", ...],  # kisai_jiko: the only items printed
       "residents": [
         {"full_name", "full_kana", "birth_date", "sex" ("1" | "2"), "relationship",
          "resident_since", "address_since", "notified_on" (date | None), "previous_address",
@@ -70,10 +71,37 @@ _FONT_PACKAGE = "japanize_matplotlib"
 _FONT_FILE = "ipaexg.ttf"
 
 OMITTED = "省略"
-TITLES = {"juminhyo": "住民票の写し", "joshu": "除票の写し"}
+TITLES = {"juminhyo": "住民票の写し", "joshu": "除票の写し", "kisai_jiko": "住民票記載事項証明書"}
 STATEMENTS = {
     "juminhyo": "この写しは、住民票の原本と相違ないことを証明する。",
     "joshu": "この写しは、除票の原本と相違ないことを証明する。",
+    "kisai_jiko": "上記の事項は、住民票に記載されていることを証明する。",
+}
+# 住民票記載事項証明書: item -> (label, key in the resident, is a date); "address" and
+# "household.head" go in the household box. Nothing else is printed.
+_PERSON_ITEMS: dict[str, tuple[str, str, bool]] = {
+    "person.family_name": ("氏", "family_name", False),
+    "person.given_name": ("名", "given_name", False),
+    "person.family_kana": ("氏のフリガナ", "family_kana", False),
+    "person.given_kana": ("名のフリガナ", "given_kana", False),
+    "person.former_surname": ("旧氏", "former_surname", False),
+    "person.birth_date": ("生年月日", "birth_date", True),
+    "person.sex": ("性別", "sex", False),
+    "person.relationship": ("続柄", "relationship", False),
+    "person.resident_since": ("住民となった年月日", "resident_since", True),
+    "person.address_since": ("住所を定めた年月日", "address_since", True),
+    "person.notified_on": ("届出日", "notified_on", True),
+    "person.previous_address": ("前住所", "previous_address", False),
+    "person.honseki": ("本籍", "honseki", False),
+    "person.hittosha": ("筆頭者", "hittosha", False),
+    "person.juminhyo_code": ("住民票コード", "juminhyo_code", False),
+    "person.nationality": ("国籍・地域", "foreign.nationality", False),
+    "person.foreign_category": ("30条の45区分", "foreign.category", False),
+    "person.residence_status": ("在留資格", "foreign.residence_status", False),
+    "person.residence_period": ("在留期間", "foreign.period", False),
+    "person.residence_expiry": ("在留期間の満了の日", "foreign.expiry", True),
+    "person.residence_card_number": ("在留カード等の番号", "foreign.card_number", False),
+    "person.alias": ("通称", "foreign.alias", False),
 }
 FORMS = ("household", "individual")
 SEXES = {"1": "男", "2": "女"}
@@ -280,8 +308,29 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _requested(cert: Mapping[str, Any], index: int) -> _Block:
+    """A 記載事項証明書 entry: the requested items only, one row each, in the order asked."""
+    r: Mapping[str, Any] = cert["residents"][index]
+    rows = []
+    for item in cert.get("items") or []:
+        if item in ("address", "household.head"):
+            continue
+        if item not in _PERSON_ITEMS:
+            raise _invalid("items", f"has an item that cannot be certified ({item})")
+        label, key, is_date = _PERSON_ITEMS[item]
+        value: Any = r
+        for part in key.split("."):
+            value = (value or {}).get(part)
+        text = _wareki(value) if is_date else (
+            SEXES.get(_s(value), "") if key == "sex" else _s(value))
+        rows.append(_Row(ROW_H, (_Cell(label, text, CONTENT_W, f"residents[{index}].{key}"),)))
+    return tuple(rows)
+
+
 def _person(cert: Mapping[str, Any], index: int) -> _Block:
     """The rows of one person's entry."""
+    if cert["kind"] == "kisai_jiko":
+        return _requested(cert, index)
     options = cert.get("options") or {}
     r: Mapping[str, Any] = cert["residents"][index]
     at = f"residents[{index}]"
@@ -351,6 +400,13 @@ def _person(cert: Mapping[str, Any], index: int) -> _Block:
 
 
 def _household_box(cert: Mapping[str, Any]) -> _Block:
+    if cert["kind"] == "kisai_jiko":  # the address and the head only if requested
+        items = cert.get("items") or []
+        return tuple(row for row, item in (
+            (_Row(HEAD_ROW_H, (_Cell("住所", _s(cert.get("address")), CONTENT_W, "address"),)),
+             "address"),
+            (_Row(HEAD_ROW_H, (_Cell("世帯主", _s(cert.get("head_name")), CONTENT_W,
+                                     "head_name"),)), "household.head")) if item in items)
     options = cert.get("options") or {}
     head = _s(cert.get("head_name")) if options.get("head_and_relationship") else OMITTED
     return (
@@ -382,6 +438,8 @@ def _paginate(cert: Mapping[str, Any], blocks: Sequence[_Block]) -> list[list[in
 # --- drawing ----------------------------------------------------------------------------------
 def _draw_rows(c: Canvas, rows: Sequence[_Row], top: float) -> float:
     """Draw a framed grid of labelled cells from ``top`` down; return its bottom."""
+    if not rows:  # a 記載事項証明書 without the items of this grid
+        return top
     y = top
     for row in rows:
         y -= row.height
@@ -441,7 +499,9 @@ def _draw_certification(c: Canvas, cert: Mapping[str, Any]) -> None:
 
 def _check(cert: Mapping[str, Any]) -> None:
     if cert.get("kind") not in TITLES:
-        raise _invalid("kind", "must be 'juminhyo' or 'joshu'")
+        raise _invalid("kind", "must be 'juminhyo', 'joshu' or 'kisai_jiko'")
+    if cert["kind"] == "kisai_jiko" and not cert.get("items"):
+        raise _invalid("items", "must list the items to certify")
     if cert.get("form") not in FORMS:
         raise _invalid("form", "must be 'household' or 'individual'")
     if not cert.get("residents"):
@@ -451,7 +511,8 @@ def _check(cert: Mapping[str, Any]) -> None:
 
 
 def render(cert: Mapping[str, Any]) -> bytes:
-    """The 住民票の写し or 除票の写し described by ``cert``, as PDF bytes (A4 portrait)."""
+    """The 住民票の写し, 除票の写し or 住民票記載事項証明書 described by ``cert``, as PDF bytes
+    (A4 portrait)."""
     _check(cert)
     _font()
     blocks = [_person(cert, i) for i in range(len(cert["residents"]))]

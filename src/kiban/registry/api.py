@@ -61,6 +61,9 @@ class MoveIn(Strict):
     previous_address: str = ""
     from_lgcode: str = ""
     members: list[PersonIn] = Field(min_length=1)
+    late_reason: str = Field("", max_length=500, description=(
+        "why the notice is late (JR-0415); required for a late notice where the municipality's "
+        "recorded deviation sets late_notice_policy to require_reason"))
 
 
 class AuthorityEntry(Strict):
@@ -89,6 +92,9 @@ class Relocation(Strict):
     new_head_id: str | None = None
     remaining_head_id: str | None = None
     relationships: dict[str, str] | None = None
+    late_reason: str = Field("", max_length=500, description=(
+        "why the notice is late (JR-0415); required for a late notice where the municipality's "
+        "recorded deviation sets late_notice_policy to require_reason"))
 
 
 class MoveOut(Strict):
@@ -105,6 +111,9 @@ class Birth(Strict):
     household_id: str
     notified_on: date
     child: PersonIn
+    late_reason: str = Field("", max_length=500, description=(
+        "why the notice is late (JR-0415); required for a late notice where the municipality's "
+        "recorded deviation sets late_notice_policy to require_reason"))
 
 
 class Death(Strict):
@@ -112,6 +121,9 @@ class Death(Strict):
     occurred_on: date
     notified_on: date
     remaining_head_id: str | None = None
+    late_reason: str = Field("", max_length=500, description=(
+        "why the notice is late (JR-0415); required for a late notice where the municipality's "
+        "recorded deviation sets late_notice_policy to require_reason"))
 
 
 class Split(Strict):
@@ -158,14 +170,44 @@ class Cancellation(Strict):
     reason: str = Field(min_length=1)
 
 
+class JuminhyoCodeChange(Strict):
+    resident_id: str
+    notified_on: date = Field(description="請求の年月日")
+    reason: str = Field("", max_length=200)
+
+
+class Requester(Strict):
+    kind: Literal["self", "third_party"] = Field(
+        description="self: 本人又は同一世帯の者 (住基法12条); third_party: 本人等以外の者 (12条の3)")
+    name: str = Field("", max_length=200, description="申出者 (required for a third party)")
+    purpose: str = Field("", max_length=200, description="利用目的 (required for a third party)")
+
+
 class CertificateRequest(Strict):
     resident_ids: list[str] = Field(min_length=1)
-    kind: Literal["juminhyo", "joshu"] = "juminhyo"
-    form: Literal["household", "individual"] = "household"
+    kind: Literal["juminhyo", "joshu", "kisai_jiko"] = Field(
+        "juminhyo", description="住民票の写し, 除票の写し, 住民票記載事項証明書 (JR-0506)")
+    form: Literal["household", "individual"] | None = Field(
+        None, description="世帯連記式 or 個人票; by default the municipality's "
+        "certificate_default_form (JR-0504)")
     head_and_relationship: bool = True
     honseki: bool = False
     juminhyo_code: bool = False
     my_number: bool = False
+    items: list[str] | None = Field(None, description="kisai_jiko only: the items to certify, "
+                                    "e.g. person.family_name, person.birth_date, address")
+    requester: Requester | None = Field(None, description="who asks (JR-0505)")
+
+
+class SuppressionIn(Strict):
+    resident_id: str
+    reason: str = Field(min_length=1, max_length=200)
+    starts_on: date
+    ends_on: date | None = None
+
+
+class SuppressionEnd(Strict):
+    reason: str = Field("", max_length=200)
 
 
 def _change(name: str, model: type[Strict], method: str, summary: str) -> None:
@@ -199,6 +241,8 @@ for _name, _model, _method, _summary in (
     ("authority-removal", AuthorityRemoval, "authority_removal", "職権消除 — JR-0412"),
     ("correction", Correction, "correct", "職権修正 — JR-0413"),
     ("cancellation", Cancellation, "cancel", "異動の取消 — JR-0414"),
+    ("juminhyo-code-change", JuminhyoCodeChange, "change_juminhyo_code",
+     "住民票コードの変更請求 — JR-0421"),
 ):
     _change(_name, _model, _method, _summary)
 
@@ -256,6 +300,41 @@ def issue_certificate(request: Request, lgcode: LgCode, session: Auth,
 @router.get("/certificates", summary="Issued certificates")
 def list_certificates(request: Request, lgcode: LgCode, session: Auth) -> list[dict[str, Any]]:
     return services(request).registry.certificates(session.staff, lgcode)
+
+
+@router.post("/suppressions", status_code=201,
+             summary="Set a 支援措置 suppression (supervisor) — JR-0301")
+def set_suppression(request: Request, lgcode: LgCode, session: Auth,
+                    body: SuppressionIn) -> Response:
+    svc = services(request)
+    data = body.model_dump(mode="python")
+    return idempotent(request, lgcode, body.model_dump(mode="json"),
+                      lambda: (201, svc.registry.set_suppression(session.staff, lgcode, data)))
+
+
+@router.get("/suppressions", summary="Suppressions (supervisor) — JR-0301")
+def list_suppressions(request: Request, lgcode: LgCode, session: Auth,
+                      active: bool | None = None,
+                      resident_id: str | None = None) -> list[dict[str, Any]]:
+    return services(request).registry.suppressions(session.staff, lgcode, active=active,
+                                                   resident_id=resident_id)
+
+
+@router.post("/suppressions/{suppression_id}/end", summary="End a suppression — JR-0301")
+def end_suppression(request: Request, lgcode: LgCode, suppression_id: str, session: Auth,
+                    body: SuppressionEnd | None = None) -> dict[str, Any]:
+    return services(request).registry.end_suppression(
+        session.staff, lgcode, suppression_id, body.model_dump() if body else {})
+
+
+@router.get("/access-log", summary="Who read or certified a resident — JR-1005")
+def access_log(request: Request, lgcode: LgCode, session: Auth,
+               resident_id: str | None = None, staff_id: str | None = None,
+               page: Annotated[int, Query(ge=1)] = 1,
+               per_page: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    return services(request).registry.access_log(session.staff, lgcode,
+                                                 resident_id=resident_id, staff_id=staff_id,
+                                                 page=page, per_page=per_page)
 
 
 @router.get("/dashboard", summary="Counts and population pyramid")

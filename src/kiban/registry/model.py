@@ -43,6 +43,7 @@ class ChangeKind(StrEnum):
     AUTHORITY_REMOVAL = "authority_removal"  # 職権消除 (JR-0412)
     AUTHORITY_CORRECTION = "authority_correction"  # 職権修正 (JR-0413)
     CANCELLATION = "cancellation"  # 異動の取消 (JR-0414)
+    JUMINHYO_CODE_CHANGE = "juminhyo_code_change"  # 住民票コードの変更請求 (JR-0421)
 
 
 CHANGE_LABELS = {
@@ -53,6 +54,7 @@ CHANGE_LABELS = {
     ChangeKind.HEAD_CHANGE: "世帯主変更", ChangeKind.AUTHORITY_ENTRY: "職権記載",
     ChangeKind.AUTHORITY_REMOVAL: "職権消除", ChangeKind.AUTHORITY_CORRECTION: "職権修正",
     ChangeKind.CANCELLATION: "異動の取消",
+    ChangeKind.JUMINHYO_CODE_CHANGE: "住民票コードの変更",
 }
 ADDITIONS = {
     ChangeKind.MOVE_IN, ChangeKind.MOVE_IN_FROM_ABROAD, ChangeKind.SPECIAL_MOVE_IN,
@@ -65,6 +67,27 @@ NOTIFIED_KINDS = {
     ChangeKind.MOVE_IN, ChangeKind.MOVE_IN_FROM_ABROAD, ChangeKind.SPECIAL_MOVE_IN,
     ChangeKind.RELOCATION,
 }
+# The changes the 14-day notice rule applies to (JR-0415: flagged as late_notice).
+LATE_NOTICE_KINDS = frozenset({
+    ChangeKind.MOVE_IN, ChangeKind.RELOCATION, ChangeKind.MOVE_IN_FROM_ABROAD,
+    ChangeKind.BIRTH, ChangeKind.DEATH,
+})
+LATE_NOTICE_POLICIES = ("flag", "require_reason")  # JR-0415 switch: standard, deviation
+CERTIFICATE_FORMS = ("household", "individual")  # JR-0504 option: 世帯連記式 (default), 個人票
+FOREIGN_FIELDS = ("nationality", "residence_status", "period", "expiry", "card_number", "alias",
+                  "category")
+# 住民票記載事項証明書 (JR-0506): the items that may be certified, by the standard's item names.
+# The 個人番号 is not among them.
+KISAI_JIKO_ITEMS = (
+    "address", "household.head", "person.family_name", "person.given_name",
+    "person.family_kana", "person.given_kana", "person.former_surname", "person.birth_date",
+    "person.sex", "person.relationship", "person.resident_since", "person.address_since",
+    "person.notified_on", "person.previous_address", "person.honseki", "person.hittosha",
+    "person.juminhyo_code", "person.nationality", "person.foreign_category",
+    "person.residence_status", "person.residence_period", "person.residence_expiry",
+    "person.residence_card_number", "person.alias",
+)
+REQUESTER_KINDS = ("self", "third_party")  # 本人等 (住基法12条), 本人等以外の者 (12条の3)
 
 
 class Status(StrEnum):
@@ -219,10 +242,21 @@ def validate_person(data: dict[str, Any], today: date, prefix: str = "") -> list
         if not isinstance(foreign, dict):
             _err(errors, prefix + "foreign", "外国人住民の項目が不正です。", "foreign is invalid.")
         else:
+            for name in sorted(set(foreign) - set(FOREIGN_FIELDS)):
+                _err(errors, f"{prefix}foreign.{name}", "外国人住民の項目にない項目です。",
+                     f"foreign.{name} is not an item of a foreign resident.")
             for name in ("nationality", "residence_status", "period", "card_number"):
-                if not str(foreign.get(name) or "").strip():
+                value = foreign.get(name)
+                if not isinstance(value, str) or not value.strip():
                     _err(errors, f"{prefix}foreign.{name}", "外国人住民の必須項目です。",
                          f"foreign.{name} is required.")
+                elif len(value) > 100:
+                    _err(errors, f"{prefix}foreign.{name}", "外国人住民の項目が長すぎます。",
+                         f"foreign.{name} is too long.")
+            for name in ("alias", "category"):
+                if not isinstance(foreign.get(name) or "", str):
+                    _err(errors, f"{prefix}foreign.{name}", "外国人住民の項目が不正です。",
+                         f"foreign.{name} is invalid.")
             if not isinstance(foreign.get("expiry"), date):
                 _err(errors, f"{prefix}foreign.expiry", "在留期間の満了日を入力してください。",
                      "foreign.expiry must be a date.")
@@ -383,7 +417,7 @@ def correct(resident: Resident, updates: dict[str, Any]) -> Resident:
     allowed = {
         "family_name", "given_name", "family_kana", "given_kana", "birth_date", "sex",
         "former_surname", "honseki", "hittosha", "previous_address", "my_number",
-        "relationship",
+        "relationship", "foreign",
     }
     unknown = set(updates) - allowed
     if unknown:
@@ -391,13 +425,95 @@ def correct(resident: Resident, updates: dict[str, Any]) -> Resident:
             sorted(unknown)[0], "修正できない項目です。", "This item cannot be corrected.")])
     cleaned: dict[str, Any] = {}
     for key, value in updates.items():
-        if key in ("family_kana", "given_kana"):
+        if key == "foreign":  # JR-0422: 在留資格・在留期間・在留カード番号の変更 (validated)
+            cleaned[key] = parse_foreign(value)
+        elif key in ("family_kana", "given_kana"):
             cleaned[key] = fold_kana(value)
         elif isinstance(value, str) and key not in ("sex", "my_number", "relationship"):
             cleaned[key] = clean_name(value)
         else:
             cleaned[key] = value or (None if key == "my_number" else value)
     return replace(resident, **cleaned, version=resident.version + 1)
+
+
+def change_juminhyo_code(resident: Resident, new_code: str) -> Resident:
+    """住民票コードの変更請求 (JR-0421, 住基法30条の4): a new code, valid and different."""
+    if new_code == resident.juminhyo_code or not is_valid_juminhyo_code(new_code):
+        raise RuleViolation("新しい住民票コードが不正です。", "The new 住民票コード is not valid.",
+                            field="juminhyo_code")
+    return replace(resident, juminhyo_code=new_code, version=resident.version + 1)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """支援措置による抑止 (JR-0301..0303): while active, certificates are not issued by the
+    normal procedure and staff are warned when they find the resident."""
+
+    id: str
+    lgcode: str
+    resident_id: str
+    reason: str
+    starts_on: date
+    ends_on: date | None = None
+    ended_on: date | None = None
+
+    def active_on(self, day: date) -> bool:
+        return (self.ended_on is None and self.starts_on <= day
+                and (self.ends_on is None or day <= self.ends_on))
+
+
+def validate_suppression(data: dict[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not isinstance(data.get("resident_id"), str) or not data["resident_id"]:
+        _err(errors, "resident_id", "対象の住民を選んでください。", "resident_id is required.")
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        _err(errors, "reason", "抑止の理由を入力してください。", "reason is required.")
+    elif len(reason.strip()) > 200:
+        _err(errors, "reason", "抑止の理由が長すぎます(200文字まで)。", "reason is too long.")
+    starts, ends = data.get("starts_on"), data.get("ends_on")
+    if not isinstance(starts, date):
+        _err(errors, "starts_on", "抑止の開始日を入力してください。",
+             "starts_on must be a date (YYYY-MM-DD).")
+    if ends is not None and not isinstance(ends, date):
+        _err(errors, "ends_on", "抑止の終了予定日が不正です。", "ends_on must be a date (YYYY-MM-DD).")
+    elif isinstance(ends, date) and isinstance(starts, date) and ends < starts:
+        _err(errors, "ends_on", "終了予定日が開始日より前です。", "ends_on is before starts_on.")
+    return errors
+
+
+def validate_kisai_items(items: Any) -> list[FieldError]:
+    """The items a 住民票記載事項証明書 certifies: at least one, each a known item."""
+    if not isinstance(items, list) or not items:
+        return [FieldError("items", "証明する事項を選んでください。",
+                           "items must list at least one item to certify.")]
+    return [FieldError(f"items[{i}]", "証明できない事項です。",
+                       f"items[{i}] is not an item a 記載事項証明書 can certify.")
+            for i, item in enumerate(items) if item not in KISAI_JIKO_ITEMS]
+
+
+def validate_requester(requester: Any, my_number: bool) -> list[FieldError]:
+    """JR-0505: a third party's request names the requester and the purpose; JR-1904: its
+    copy never carries the 個人番号."""
+    if requester is None:
+        return []
+    if not isinstance(requester, dict) or requester.get("kind") not in REQUESTER_KINDS:
+        return [FieldError("requester.kind", "請求者の区分は self か third_party です。",
+                           "requester.kind must be 'self' or 'third_party'.")]
+    errors: list[FieldError] = []
+    for name, ja in (("name", "申出者の氏名"), ("purpose", "利用目的")):
+        value = requester.get(name)
+        if value is not None and not isinstance(value, str):
+            _err(errors, f"requester.{name}", f"{ja}が不正です。", f"requester.{name} is invalid.")
+        elif requester["kind"] == "third_party" and not (value or "").strip():
+            _err(errors, f"requester.{name}", f"{ja}を入力してください。",
+                 f"requester.{name} is required for a third party's request.")
+        elif len((value or "").strip()) > 200:
+            _err(errors, f"requester.{name}", f"{ja}が長すぎます。", f"requester.{name} is too long.")
+    if requester["kind"] == "third_party" and my_number:
+        _err(errors, "my_number", "本人等以外の者の申出による写しには個人番号を記載できません(JR-1904)。",
+             "A copy requested by a third party never carries the 個人番号 (JR-1904).")
+    return errors
 
 
 def snapshot(row: Resident | Household) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from kiban.platform.db import Database, before_commit, switch_tenant
 from kiban.platform.tenants import Municipalities
 from kiban.registry import store
 from kiban.registry.model import (
+    CERTIFICATE_FORMS,
     HEAD,
+    LATE_NOTICE_KINDS,
     RELATIONSHIPS,
     Address,
     ChangeKind,
@@ -40,6 +42,7 @@ from kiban.registry.model import (
     Resident,
     Status,
     build_resident,
+    change_juminhyo_code,
     check_dates,
     check_special_move_in,
     correct,
@@ -53,10 +56,14 @@ from kiban.registry.model import (
     resident_from_snapshot,
     snapshot,
     validate_address,
+    validate_kisai_items,
     validate_person,
+    validate_requester,
+    validate_suppression,
 )
 
-DATE_FIELDS = ("birth_date", "occurred_on", "notified_on", "planned_on", "expiry")
+DATE_FIELDS = ("birth_date", "occurred_on", "notified_on", "planned_on", "expiry", "starts_on",
+               "ends_on")
 
 
 def parse_dates(data: Any, prefix: str = "") -> list[FieldError]:
@@ -128,10 +135,15 @@ class Registry:
 
     def view(self, conn: Connection, r: Resident, actor: StaffMember,
              towns: dict[str, str] | None = None,
-             households: dict[str, Household] | None = None) -> dict[str, Any]:
-        """A resident as the API and pages show it; the 個人番号 only to roles that may see it."""
+             households: dict[str, Household] | None = None,
+             suppressed: set[str] | None = None) -> dict[str, Any]:
+        """A resident as the API and pages show it; the 個人番号 only to roles that may see it;
+        `suppressed` true while a 支援措置 suppression is in force (JR-0303). `suppressed`
+        (the ids of suppressed residents among those shown) saves a query per resident."""
         hh = (households.get(r.household_id) if households is not None
               else store.get_household(conn, r.lgcode, r.household_id))
+        if suppressed is None:
+            suppressed = store.suppressed_among(conn, r.lgcode, [r.id], self.today())
         towns = towns if towns is not None else store.town_names(conn, r.lgcode)
         data = snapshot(r)
         if not actor.can(Permission.MY_NUMBER_READ):
@@ -141,7 +153,17 @@ class Registry:
         data["age"] = r.age_on(self.today())
         data["address"] = self.address_view(hh.address, towns) if hh else None
         data["late_flags"] = []
+        data["suppressed"] = r.id in suppressed
         return data
+
+    def _log(self, conn: Connection, lgcode: str, actor: StaffMember, action: str,
+             resident_ids: list[str], subject: str = "") -> None:
+        """JR-1005: who read or certified whom, identifiers only; one INSERT in the caller's
+        transaction."""
+        at = self.clock.now()
+        store.log_access(conn, lgcode, [
+            {"id": new_id(), "at": at, "staff_id": actor.id, "action": action,
+             "resident_id": rid, "subject": subject} for rid in dict.fromkeys(resident_ids)])
 
     @staticmethod
     def address_view(address: Address, towns: dict[str, str]) -> dict[str, str]:
@@ -156,6 +178,7 @@ class Registry:
             r = store.get_resident(conn, lgcode, resident_id)
             if r is None or r.status is Status.VOID:
                 raise NotFound("住民が見つかりません。", "Resident not found.")
+            self._log(conn, lgcode, actor, "read", [r.id])
             return self.view(conn, r, actor)
 
     def household(self, actor: StaffMember, lgcode: str, household_id: str) -> dict[str, Any]:
@@ -165,10 +188,14 @@ class Registry:
             if hh is None or hh.status is Status.VOID:
                 raise NotFound("世帯が見つかりません。", "Household not found.")
             towns = store.town_names(conn, lgcode)
+            members = store.members(conn, lgcode, hh.id)
+            self._log(conn, lgcode, actor, "read", [m.id for m in members])
+            suppressed = store.suppressed_among(conn, lgcode, [m.id for m in members],
+                                                self.today())
             return {"id": hh.id, "head_id": hh.head_id, "status": hh.status.value,
                     "address": self.address_view(hh.address, towns),
-                    "members": [self.view(conn, m, actor, towns)
-                                for m in store.members(conn, lgcode, hh.id)]}
+                    "members": [self.view(conn, m, actor, towns, {hh.id: hh}, suppressed)
+                                for m in members]}
 
     def history(self, actor: StaffMember, lgcode: str, resident_id: str) -> list[dict[str, Any]]:
         """Every change that touched the resident, oldest first (JR-0418)."""
@@ -176,6 +203,7 @@ class Registry:
         with self.db.tenant(lgcode) as conn:
             if store.get_resident(conn, lgcode, resident_id) is None:
                 raise NotFound("住民が見つかりません。", "Resident not found.")
+            self._log(conn, lgcode, actor, "read", [resident_id], "history")
             return [self.event_view(e, actor) for e in store.events_for(conn, lgcode, resident_id)]
 
     @staticmethod
@@ -222,9 +250,11 @@ class Registry:
                 statuses=statuses, limit=per_page, offset=(page - 1) * per_page)
             towns = store.town_names(conn, lgcode)
             households = store.get_households(conn, lgcode, {r.household_id for r in rows})
+            suppressed = store.suppressed_among(conn, lgcode, [r.id for r in rows], self.today())
             return {"total": total, "capped": total >= store.SEARCH_CAP, "page": page,
                     "per_page": per_page,
-                    "items": [self.view(conn, r, actor, towns, households) for r in rows]}
+                    "items": [self.view(conn, r, actor, towns, households, suppressed)
+                              for r in rows]}
 
     # --- writing a change -------------------------------------------------------------------
 
@@ -236,13 +266,15 @@ class Registry:
                 updated_hh: list[tuple[Household, Household]] | None = None,
                 detail: dict[str, Any] | None = None,
                 cancels: str | None = None, drawn: set[str] | None = None,
-                code_field: str | None = None) -> dict[str, Any]:
+                code_field: str | None = None, late_reason: Any = None) -> dict[str, Any]:
         """Writes the change. `drawn`: ids of created residents whose 住民票コード was drawn
         here (redrawn if taken); any other code already taken is refused (`code_field`).
         The change event and its ledger entry are written last, just before COMMIT, so the
         municipality's ledger head stays locked for as short a time as possible."""
         created, updated = created or [], updated or []
         created_hh, updated_hh = created_hh or [], updated_hh or []
+        late = kind in LATE_NOTICE_KINDS and is_late_notice(occurred_on, notified_on)
+        detail = self._late_reason(conn, lgcode, late, late_reason, detail)
         store.insert_households(conn, created_hh)
         created = self._insert_residents(conn, lgcode, created, drawn or set(), code_field)
         for old, new in updated:
@@ -261,10 +293,6 @@ class Registry:
             ensure_one_head(new_hh, [r for r in created if r.household_id == new_hh.id]
                             + [n for _, n in updated if n.household_id == new_hh.id])
         self._check_households(conn, lgcode, touched - {h.id for h in created_hh})
-        late = kind.value in {k.value for k in (ChangeKind.MOVE_IN, ChangeKind.RELOCATION,
-                                                ChangeKind.MOVE_IN_FROM_ABROAD,
-                                                ChangeKind.BIRTH, ChangeKind.DEATH)} and \
-            is_late_notice(occurred_on, notified_on)
         event_id = new_id()
         before = {"residents": {o.id: snapshot(o) for o, _ in updated},
                   "households": {o.id: snapshot(o) for o, _ in updated_hh}}
@@ -293,6 +321,29 @@ class Registry:
         return {"event_id": event_id, "kind": kind.value, "late_notice": late,
                 "resident_ids": list(after["residents"]),
                 "household_ids": list(after["households"]), "detail": detail or {}}
+
+    @staticmethod
+    def _late_reason(conn: Connection, lgcode: str, late: bool, reason: Any,
+                     detail: dict[str, Any] | None) -> dict[str, Any] | None:
+        """JR-0415: a late notice is flagged (the standard). Under the `require_reason` switch,
+        which only a recorded deviation sets, it must also say why it is late. The setting is
+        read only when the notice is late. A reason given is kept in the event's detail."""
+        if reason is not None and not isinstance(reason, str):
+            raise ValidationFailed([FieldError("late_reason", "遅延理由が不正です。",
+                                               "late_reason must be text.")])
+        reason = (reason or "").strip()
+        if len(reason) > 500:
+            raise ValidationFailed([FieldError("late_reason", "遅延理由が長すぎます(500文字まで)。",
+                                               "late_reason is too long (500 characters).")])
+        if late and not reason:
+            policy = Municipalities.get_in(conn, lgcode)["settings"].get("late_notice_policy",
+                                                                         "flag")
+            if policy == "require_reason":
+                raise ValidationFailed([FieldError(
+                    "late_reason",
+                    "JR-0415: 届出期間(14日)を経過した届出です。遅延の理由を入力してください。",
+                    "JR-0415: this notice is more than 14 days late; give late_reason.")])
+        return {**(detail or {}), "late_reason": reason} if reason else detail
 
     @staticmethod
     def _check_households(conn: Connection, lgcode: str, ids: set[str]) -> None:
@@ -455,7 +506,8 @@ class Registry:
                       "from_lgcode": data.get("from_lgcode", "")}
             return self._commit(conn, lgcode, actor, kind, occurred_on, notified_on,
                                 created=created, created_hh=created_hh, updated_hh=updated_hh,
-                                detail=detail, drawn=drawn, code_field="juminhyo_code")
+                                detail=detail, drawn=drawn, code_field="juminhyo_code",
+                                late_reason=data.get("late_reason"))
 
     def birth(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
         """出生 (JR-0406): the child joins a household; the change date is the birth date."""
@@ -483,7 +535,7 @@ class Registry:
                                relationship=relationship, resident_since=born,
                                notified_on=notified_on)
             return self._commit(conn, lgcode, actor, ChangeKind.BIRTH, born, notified_on,
-                                created=[r], drawn={r.id})
+                                created=[r], drawn={r.id}, late_reason=data.get("late_reason"))
 
     def special_move_in(self, actor: StaffMember, lgcode: str,
                         data: dict[str, Any]) -> dict[str, Any]:
@@ -597,7 +649,8 @@ class Registry:
                 updated = [(m, replace(m, address_since=occurred_on, notified_on=notified_on,
                                        version=m.version + 1)) for m in movers]
                 return self._commit(conn, lgcode, actor, ChangeKind.RELOCATION, occurred_on,
-                                    notified_on, updated=updated, updated_hh=[(hh, new_hh)])
+                                    notified_on, updated=updated, updated_hh=[(hh, new_hh)],
+                                    late_reason=data.get("late_reason"))
             return self._split(conn, lgcode, actor, ChangeKind.RELOCATION, hh, current, movers,
                                data, address, occurred_on, notified_on)
 
@@ -650,7 +703,8 @@ class Registry:
                                            version=hh.version + 1)))
         return self._commit(conn, lgcode, actor, kind, occurred_on, notified_on,
                             updated=updated, created_hh=[new_hh], updated_hh=updated_hh,
-                            detail={"from_household": hh.id, "to_household": new_hh.id})
+                            detail={"from_household": hh.id, "to_household": new_hh.id},
+                            late_reason=data.get("late_reason"))
 
     def split_household(self, actor: StaffMember, lgcode: str,
                         data: dict[str, Any]) -> dict[str, Any]:
@@ -844,7 +898,8 @@ class Registry:
             updated, updated_hh = self._remove(conn, lgcode, households, leaving, occurred_on,
                                                "死亡", remaining)
             return self._commit(conn, lgcode, actor, ChangeKind.DEATH, occurred_on, notified_on,
-                                updated=updated, updated_hh=updated_hh)
+                                updated=updated, updated_hh=updated_hh,
+                                late_reason=data.get("late_reason"))
 
     def authority_removal(self, actor: StaffMember, lgcode: str,
                           data: dict[str, Any]) -> dict[str, Any]:
@@ -884,10 +939,15 @@ class Registry:
         with self.db.tenant(lgcode) as conn:
             r = self._load(conn, lgcode, data.get("resident_id"),
                            ChangeKind.AUTHORITY_CORRECTION)
+            detail: dict[str, Any] = {"reason": reason, "fields": sorted(updates)}
+            if "foreign" in updates:
+                updates = dict(updates)
+                updates["foreign"], detail["foreign_fields"] = self._foreign_update(
+                    r, updates["foreign"])
             merged = {**snapshot(r), **updates}
             parse_dates(merged)
             field_errors = [e for e in validate_person(merged, self.today())
-                            if e.field in updates]
+                            if e.field.split(".")[0] in updates]
             for e in field_errors:
                 e.field = f"updates.{e.field}"
             require(field_errors)
@@ -897,8 +957,56 @@ class Registry:
                                     field="updates.relationship")
             new = correct(r, updates)
             return self._commit(conn, lgcode, actor, ChangeKind.AUTHORITY_CORRECTION,
-                                self.today(), None, updated=[(r, new)],
-                                detail={"reason": reason, "fields": sorted(updates)})
+                                self.today(), None, updated=[(r, new)], detail=detail)
+
+    @staticmethod
+    def _foreign_update(r: Resident, update: Any) -> tuple[dict[str, Any], list[str]]:
+        """JR-0422: a change of a foreign resident's 在留資格, 在留期間 and its expiry, or 在留カード
+        等の番号 (also on notice from the Minister of Justice, 30条の50). The items given are
+        merged into the record's; the whole is validated as at entry. Returns the merged
+        items and the names of those that change (the event keeps before and after)."""
+        if r.foreign is None:
+            raise RuleViolation("外国人住民ではないため在留情報は記載できません。",
+                                "This resident is not a foreign resident.",
+                                field="updates.foreign")
+        if not isinstance(update, dict) or not update:
+            raise ValidationFailed([FieldError("updates.foreign", "在留情報の変更内容を入力してください。",
+                                               "updates.foreign must be an object of items.")])
+        current = snapshot(r)["foreign"]
+        current["expiry"] = r.foreign.expiry
+        merged = {**current, **update}
+        changed = sorted(k for k in update if merged.get(k) != current.get(k))
+        return merged, changed
+
+    def change_juminhyo_code(self, actor: StaffMember, lgcode: str,
+                             data: dict[str, Any]) -> dict[str, Any]:
+        """住民票コードの変更請求 (JR-0421, 住基法30条の4): on the resident's request, a new code
+        drawn at random; the old one stays in the change history and finds nothing any more."""
+        actor.require(Permission.REGISTRY_NOTIFY, lgcode)
+        errors = parse_dates(data)
+        errors += _need(data, "notified_on", date, "請求日")
+        reason = data.get("reason") or ""
+        if not isinstance(reason, str) or len(reason) > 200:
+            errors.append(FieldError("reason", "理由が不正です。", "reason is invalid."))
+        require(errors)
+        notified_on = data["notified_on"]
+        check_dates(self.today(), notified_on, self.today())
+        with self.db.tenant(lgcode) as conn:
+            r = self._load(conn, lgcode, data.get("resident_id"), ChangeKind.JUMINHYO_CODE_CHANGE)
+            if r.status is not Status.ACTIVE:
+                raise RuleViolation("消除された住民票のコードは変更できません。",
+                                    "A removed record's code cannot be changed.",
+                                    field="resident_id")
+            for _ in range(20):
+                code = self._new_code()
+                if code != r.juminhyo_code and not store.juminhyo_code_taken(conn, lgcode, code):
+                    break
+            else:
+                raise RuleViolation("住民票コードを採番できませんでした。", "No free 住民票コード was found.")
+            new = change_juminhyo_code(r, code)
+            return self._commit(conn, lgcode, actor, ChangeKind.JUMINHYO_CODE_CHANGE,
+                                notified_on, notified_on, updated=[(r, new)],
+                                detail={"reason": reason.strip()})
 
     def cancel(self, actor: StaffMember, lgcode: str, data: dict[str, Any]) -> dict[str, Any]:
         """異動の取消 (JR-0414): restores every row the change wrote, if nothing has changed
@@ -962,28 +1070,48 @@ class Registry:
 
     def issue_certificate(self, actor: StaffMember, lgcode: str,
                           data: dict[str, Any]) -> tuple[str, bytes]:
-        """住民票の写し (household-list or individual form) or 除票の写し, as PDF. Each has a
-        serial, and its issue is recorded with a hash of the document."""
+        """住民票の写し (household-list or individual form; by default the municipality's
+        choice, JR-0504), 除票の写し, or 住民票記載事項証明書 of the requested items only
+        (JR-0506), as PDF. Each has a serial, and its issue is recorded with a hash of the
+        document and who asked (JR-0505: a third party's name and purpose). A resident under a
+        支援措置 suppression gets none by this procedure (JR-0302)."""
         actor.require(Permission.CERTIFICATE_ISSUE, lgcode)
-        kind = data.get("kind", "juminhyo")
-        form = data.get("form", "household")
+        kind = data.get("kind") or "juminhyo"
+        form = data.get("form")
         ids: list[str] = [str(i) for i in data.get("resident_ids") or []]
         errors = []
-        if kind not in ("juminhyo", "joshu"):
+        if kind not in ("juminhyo", "joshu", "kisai_jiko"):
             errors.append(FieldError("kind", "証明書の種類が不正です。", "kind is invalid."))
-        if form not in ("household", "individual"):
+        if form is not None and form not in CERTIFICATE_FORMS:
             errors.append(FieldError("form", "様式が不正です。", "form is invalid."))
         if not ids:
             errors.append(FieldError("resident_ids", "対象の住民を選んでください。",
                                      "resident_ids is required."))
+        items = data.get("items")
+        if kind == "kisai_jiko":
+            errors += validate_kisai_items(items)
+        elif items is not None:
+            errors.append(FieldError("items", "証明する事項は記載事項証明書でのみ指定します。",
+                                     "items are given only for kind 'kisai_jiko'."))
+        requester = data.get("requester")
+        errors += validate_requester(requester, bool(data.get("my_number")))
         require(errors)
         options = {k: bool(data.get(k, k == "head_and_relationship")) for k in
                    ("head_and_relationship", "honseki", "juminhyo_code", "my_number")}
+        if kind == "kisai_jiko":  # only the items asked for; never the 個人番号
+            options = {k: False for k in options}
         if options["my_number"] and not actor.can(Permission.MY_NUMBER_READ):
             raise Forbidden("個人番号入りの写しを交付する権限がありません。",
                             "Your roles do not allow certificates with the 個人番号.")
-        want = Status.ACTIVE if kind == "juminhyo" else Status.REMOVED
+        if requester is not None:
+            requester = {"kind": requester["kind"],
+                         "name": str(requester.get("name") or "").strip(),
+                         "purpose": str(requester.get("purpose") or "").strip()}
+        want = Status.REMOVED if kind == "joshu" else Status.ACTIVE
         with self.db.tenant(lgcode) as conn:
+            muni = Municipalities.get_in(conn, lgcode)
+            if form is None:
+                form = muni["settings"].get("certificate_default_form", "household")
             rows = store.get_residents(conn, lgcode, dict.fromkeys(ids))
             if len(rows) != len(set(ids)) or any(r.status is not want for r in rows):
                 raise ValidationFailed([FieldError(
@@ -994,7 +1122,11 @@ class Registry:
                 raise ValidationFailed([FieldError(
                     "resident_ids", "世帯連記式は同じ世帯の住民だけを記載します。",
                     "The household form lists members of one household only.")])
-            muni = Municipalities.get_in(conn, lgcode)
+            if store.suppressed_among(conn, lgcode, ids, self.today()):
+                raise Forbidden(
+                    "支援措置による抑止中の住民が含まれるため、通常の手順では交付できません(JR-0302)。",
+                    "A resident under a support-measure suppression is included: no certificate "
+                    "by the normal procedure (JR-0302).")
             hh = store.get_household(conn, lgcode, rows[0].household_id)
             towns = store.town_names(conn, lgcode)
             head = store.get_resident(conn, lgcode, hh.head_id) if hh else None
@@ -1010,6 +1142,7 @@ class Registry:
                 "address": self.address_view(hh.address, towns)["text"] if hh else "",
                 "head_name": head.full_name if head else "",
                 "options": options,
+                "items": list(dict.fromkeys(items)) if kind == "kisai_jiko" and items else [],
                 "residents": [{**snapshot(r), **{k: getattr(r, k) for k in (
                     "birth_date", "resident_since", "address_since", "notified_on",
                     "removed_on")}, "foreign": r.foreign and {
@@ -1022,23 +1155,133 @@ class Registry:
                 raise RuleViolation("証明書を印字できない内容があります(外字など)。窓口で個別に対応してください。",
                                     f"The certificate cannot be printed: {exc}",
                                     field="resident_ids") from exc
+            sha = hashlib.sha256(pdf).hexdigest()
+            recorded_options: dict[str, Any] = {**options, "form": form,
+                                                "fee": muni["settings"]["certificate_fee"]}
+            if kind == "kisai_jiko":
+                recorded_options["items"] = cert["items"]
             store.insert_certificate(conn, {
                 "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
-                "options": {**options, "form": form,
-                            "fee": muni["settings"]["certificate_fee"]},
-                "content_hash": hashlib.sha256(pdf).hexdigest(), "issued_at": issued,
-                "issued_by": actor.id})
+                "options": recorded_options, "content_hash": sha, "issued_at": issued,
+                "issued_by": actor.id, "requester": requester})
+            self._log(conn, lgcode, actor, "certificate", ids, serial)
             ledger.append(conn, lgcode, "registry.certificate_issued", serial,
                           {"kind": kind, "residents": list(ids), "options": options,
-                           "fee": muni["settings"]["certificate_fee"],
-                           "sha256": hashlib.sha256(pdf).hexdigest()}, actor.id, issued)
+                           "form": form, "fee": muni["settings"]["certificate_fee"],
+                           "requester": requester["kind"] if requester else None,
+                           "sha256": sha}, actor.id, issued)
             return serial, pdf
 
     def certificates(self, actor: StaffMember, lgcode: str) -> list[dict[str, Any]]:
         actor.require(Permission.CERTIFICATE_ISSUE, lgcode)
         with self.db.tenant(lgcode) as conn:
-            return [{**c, "issued_at": c["issued_at"].isoformat()}
+            return [{**c, "issued_at": c["issued_at"].isoformat(),
+                     "form": (c["options"] or {}).get("form")}
                     for c in store.list_certificates(conn, lgcode)]
+
+    # --- 支援措置による抑止 (JR-0301..0303) --------------------------------------------------------
+
+    @staticmethod
+    def suppression_view(row: dict[str, Any], today: date) -> dict[str, Any]:
+        active = (row["ended_on"] is None and row["starts_on"] <= today
+                  and (row["ends_on"] is None or today <= row["ends_on"]))
+        return {"id": row["id"], "resident_id": row["resident_id"], "reason": row["reason"],
+                "starts_on": row["starts_on"].isoformat(),
+                "ends_on": row["ends_on"].isoformat() if row["ends_on"] else None,
+                "ended_on": row["ended_on"].isoformat() if row["ended_on"] else None,
+                "end_reason": row["end_reason"], "active": active,
+                "created_by": row["created_by"], "created_at": row["created_at"].isoformat(),
+                "ended_by": row["ended_by"]}
+
+    def set_suppression(self, actor: StaffMember, lgcode: str,
+                        data: dict[str, Any]) -> dict[str, Any]:
+        """Sets a suppression (JR-0301): the registry's supervisor, with a reason and a period.
+        One suppression in force (or to come) per resident at a time."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        data = dict(data)
+        errors = parse_dates(data)
+        require(errors)
+        require(validate_suppression(data))
+        today = self.today()
+        with self.db.tenant(lgcode) as conn:
+            r = store.get_resident(conn, lgcode, data["resident_id"])
+            if r is None or r.status is Status.VOID:
+                raise ValidationFailed([FieldError("resident_id", "住民が見つかりません。",
+                                                   "resident_id: no such resident.")])
+            if any(s.ended_on is None and (s.ends_on is None or s.ends_on >= today)
+                   for s in store.suppressions_of(conn, lgcode, r.id)):
+                raise Conflict("この住民には既に抑止が設定されています。",
+                               "This resident already has a suppression in force.",
+                               field="resident_id")
+            at = self.clock.now()
+            row = {"lgcode": lgcode, "id": new_id(), "resident_id": r.id,
+                   "reason": data["reason"].strip(), "starts_on": data["starts_on"],
+                   "ends_on": data.get("ends_on"), "ended_on": None, "end_reason": "",
+                   "created_by": actor.id, "created_at": at, "ended_by": None, "ended_at": None}
+            store.insert_suppression(conn, row)
+            ledger.append(conn, lgcode, "registry.suppression_set", row["id"],
+                          {"resident": r.id, "starts_on": row["starts_on"].isoformat(),
+                           "ends_on": row["ends_on"].isoformat() if row["ends_on"] else None,
+                           "reason_sha256": ledger.digest(row["reason"])}, actor.id, at)
+            return self.suppression_view(row, today)
+
+    def suppressions(self, actor: StaffMember, lgcode: str, *, active: bool | None = None,
+                     resident_id: str | None = None) -> list[dict[str, Any]]:
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        today = self.today()
+        with self.db.tenant(lgcode) as conn:
+            rows = store.list_suppressions(conn, lgcode, resident_id=resident_id,
+                                           active_on=today if active else None)
+        views = [self.suppression_view(r, today) for r in rows]
+        return [v for v in views if active is None or v["active"] is active]
+
+    def end_suppression(self, actor: StaffMember, lgcode: str, suppression_id: str,
+                        data: dict[str, Any]) -> dict[str, Any]:
+        """Ends a suppression today (JR-0301); it stays on record."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        reason = data.get("reason") or ""
+        if not isinstance(reason, str) or len(reason.strip()) > 200:
+            raise ValidationFailed([FieldError("reason", "終了の理由が不正です。",
+                                               "reason is invalid.")])
+        today, at = self.today(), self.clock.now()
+        with self.db.tenant(lgcode) as conn:
+            row = store.get_suppression(conn, lgcode, suppression_id)
+            if row is None:
+                raise NotFound("抑止が見つかりません。", "Suppression not found.")
+            if not store.end_suppression(conn, lgcode, suppression_id, today, reason.strip(),
+                                         actor.id, at):
+                raise Conflict("この抑止は既に終了しています。", "This suppression has already ended.")
+            ledger.append(conn, lgcode, "registry.suppression_ended", suppression_id,
+                          {"resident": row["resident_id"], "ended_on": today.isoformat()},
+                          actor.id, at)
+            row = store.get_suppression(conn, lgcode, suppression_id)
+            assert row is not None
+            return self.suppression_view(row, today)
+
+    # --- access log (JR-1005) --------------------------------------------------------------------
+
+    def access_log(self, actor: StaffMember, lgcode: str, *, resident_id: str | None = None,
+                   staff_id: str | None = None, page: int = 1, per_page: int = 100
+                   ) -> dict[str, Any]:
+        """Who read a resident's record (the record, its history, its household) and who
+        issued certificates naming them, newest first: for the municipality's administrator
+        and its privacy officer (the roles that audit), never for counter staff."""
+        actor.require(Permission.LEDGER_AUDIT, lgcode)
+        errors = []
+        if page < 1:
+            errors.append(FieldError("page", "ページ番号が不正です。", "page must be >= 1."))
+        if not 1 <= per_page <= 500:
+            errors.append(FieldError("per_page", "件数は1〜500です。", "per_page is 1..500."))
+        require(errors)
+        with self.db.tenant(lgcode) as conn:
+            rows = store.access_entries(conn, lgcode, resident_id=resident_id,
+                                        staff_id=staff_id, limit=per_page,
+                                        offset=(page - 1) * per_page)
+        return {"page": page, "per_page": per_page, "items": [
+            {"id": r["id"], "at": r["at"].isoformat(), "action": r["action"],
+             "resident_id": r["resident_id"], "subject": r["subject"],
+             "staff": {"id": r["staff_id"], "username": r["username"],
+                       "display_name": r["display_name"]}} for r in rows]}
 
     # --- verification ---------------------------------------------------------------------------
 

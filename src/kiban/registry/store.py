@@ -37,13 +37,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kiban.platform.db import metadata, tenant_table_kwargs
-from kiban.platform.tables import towns
+from kiban.platform.tables import staff, towns
 from kiban.registry.model import (
     Address,
     ForeignStatus,
     Household,
     Resident,
     Status,
+    Suppression,
     snapshot,
 )
 
@@ -151,6 +152,8 @@ certificates = Table(
     Column("content_hash", String(64), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("issued_by", String(32), nullable=False),
+    # Who asked (JR-0505): {"kind": "self" | "third_party", "name", "purpose"}; None: not said.
+    Column("requester", JSON, nullable=True),
     PrimaryKeyConstraint("lgcode", "serial"),
     **tenant_table_kwargs("certificates"),
 )
@@ -178,6 +181,41 @@ moveout_transfers = Table(
     PrimaryKeyConstraint("lgcode", "id"),
     Index("ix_moveout_transfers_dest", "dest_lgcode", "juminhyo_code"),
     **tenant_table_kwargs("moveout_transfers"),
+)
+
+# 支援措置による抑止 (JR-0301..0303). Ended, never deleted.
+suppressions = Table(
+    "suppressions", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("resident_id", String(32), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=True),
+    Column("ended_on", Date, nullable=True),
+    Column("end_reason", String(200), nullable=False, default=""),
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_by", String(32), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("ix_suppressions_resident", "lgcode", "resident_id"),
+    **tenant_table_kwargs("suppressions"),
+)
+
+# Who read or certified a resident (JR-1005): identifiers only, no personal data.
+access_log = Table(
+    "access_log", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("staff_id", String(32), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("resident_id", String(32), nullable=False),
+    Column("subject", String(40), nullable=False, default=""),
+    PrimaryKeyConstraint("lgcode", "id"),
+    Index("ix_access_log_resident", "lgcode", "resident_id", "at"),
+    **tenant_table_kwargs("access_log"),
 )
 
 _KEY_COLUMNS = ("family_kana_key", "given_kana_key", "full_kana_key", "family_name_key",
@@ -452,6 +490,94 @@ def list_certificates(conn: Connection, lgcode: str, limit: int = 50) -> list[di
     return [dict(r._mapping) for r in conn.execute(
         select(certificates).where(certificates.c.lgcode == lgcode)
         .order_by(certificates.c.issued_at.desc()).limit(limit))]
+
+
+# --- suppressions (JR-0301..0303) -----------------------------------------------------------
+
+
+def _to_suppression(row: Any) -> Suppression:
+    r = row._mapping
+    return Suppression(id=r["id"], lgcode=r["lgcode"], resident_id=r["resident_id"],
+                       reason=r["reason"], starts_on=r["starts_on"], ends_on=r["ends_on"],
+                       ended_on=r["ended_on"])
+
+
+def insert_suppression(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(suppressions).values(**row))
+
+
+def get_suppression(conn: Connection, lgcode: str, suppression_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(suppressions).where(suppressions.c.lgcode == lgcode,
+                                                  suppressions.c.id == suppression_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def end_suppression(conn: Connection, lgcode: str, suppression_id: str, ended_on: date,
+                    reason: str, by: str, at: Any) -> bool:
+    result = conn.execute(update(suppressions).where(
+        suppressions.c.lgcode == lgcode, suppressions.c.id == suppression_id,
+        suppressions.c.ended_on.is_(None)).values(
+        ended_on=ended_on, end_reason=reason, ended_by=by, ended_at=at))
+    return result.rowcount == 1
+
+
+def list_suppressions(conn: Connection, lgcode: str, *, resident_id: str | None = None,
+                      active_on: date | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    c = suppressions.c
+    query = select(suppressions).where(c.lgcode == lgcode)
+    if resident_id:
+        query = query.where(c.resident_id == resident_id)
+    if active_on is not None:
+        query = query.where(*_active(active_on))
+    return [dict(r._mapping) for r in conn.execute(
+        query.order_by(c.created_at.desc(), c.id).limit(limit))]
+
+
+def _active(day: date) -> list[Any]:
+    c = suppressions.c
+    return [c.ended_on.is_(None), c.starts_on <= day,
+            (c.ends_on.is_(None)) | (c.ends_on >= day)]
+
+
+def suppressed_among(conn: Connection, lgcode: str, resident_ids: Iterable[str],
+                     day: date) -> set[str]:
+    """Which of the residents have a suppression in force on `day` (one query)."""
+    ids = sorted(set(resident_ids))
+    if not ids:
+        return set()
+    c = suppressions.c
+    return set(conn.execute(select(c.resident_id).where(
+        c.lgcode == lgcode, c.resident_id.in_(ids), *_active(day))).scalars())
+
+
+def suppressions_of(conn: Connection, lgcode: str, resident_id: str) -> list[Suppression]:
+    return [_to_suppression(r) for r in conn.execute(select(suppressions).where(
+        suppressions.c.lgcode == lgcode, suppressions.c.resident_id == resident_id))]
+
+
+# --- access log (JR-1005) -------------------------------------------------------------------
+
+
+def log_access(conn: Connection, lgcode: str, rows: list[dict[str, Any]]) -> None:
+    """One INSERT (one row per resident) in the caller's transaction."""
+    if rows:
+        conn.execute(insert(access_log), [{"lgcode": lgcode, **r} for r in rows])
+
+
+def access_entries(conn: Connection, lgcode: str, *, resident_id: str | None,
+                   staff_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Newest first, with the staff member's name (platform table: no personal data)."""
+    c = access_log.c
+    query = (select(c.id, c.at, c.staff_id, c.action, c.resident_id, c.subject,
+                    staff.c.username, staff.c.display_name)
+             .outerjoin(staff, staff.c.id == c.staff_id)
+             .where(c.lgcode == lgcode))
+    if resident_id:
+        query = query.where(c.resident_id == resident_id)
+    if staff_id:
+        query = query.where(c.staff_id == staff_id)
+    return [dict(r._mapping) for r in conn.execute(
+        query.order_by(c.at.desc(), c.id).limit(limit).offset(offset))]
 
 
 def insert_transfer(conn: Connection, row: dict[str, Any]) -> None:

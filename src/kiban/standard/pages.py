@@ -9,16 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kiban.core.errors import FieldError, KibanError
+from kiban.core.errors import KibanError
 from kiban.platform.auth import Permission
 from kiban.web.deps import PostedForm, check_csrf, optional_session, services
-from kiban.web.pages import PageAuth, render
+from kiban.web.pages import PageAuth, act, field_errors, render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _errors(exc: KibanError) -> dict[str, str]:
-    return {e.field: e.ja for e in (exc.errors or [FieldError(exc.field or "", exc.ja, exc.en)])}
 
 
 @router.get("/standard", response_class=HTMLResponse)
@@ -71,25 +67,15 @@ def record_deviation(request: Request, session: PageAuth, form: PostedForm) -> R
         services(request).standard.record_deviation(session.staff, session.staff.lgcode or "",
                                                     values)
     except KibanError as exc:
-        return _municipality(request, session, status=exc.status, errors=_errors(exc),
+        return _municipality(request, session, status=exc.status, errors=field_errors(exc),
                              values=values, error=exc)
     return RedirectResponse("/console/standard", status_code=303)
-
-
-def _act(request: Request, session: Any, form: Any, back: str,
-         action: Callable[[], Any]) -> Response:
-    check_csrf(request, session, str(form.get("csrf_token", "")))
-    try:
-        action()
-    except KibanError as exc:
-        return render(request, "error.html", session, status=exc.status, error=exc, back=back)
-    return RedirectResponse(back, status_code=303)
 
 
 @router.post("/console/standard/deviations/{deviation_id}/withdraw")
 def withdraw(request: Request, session: PageAuth, deviation_id: str, form: PostedForm) -> Response:
     svc = services(request).standard
-    return _act(request, session, form, "/console/standard",
+    return act(request, session, form, "/console/standard",
                 lambda: svc.withdraw_deviation(session.staff, deviation_id))
 
 
@@ -111,7 +97,7 @@ def propose(request: Request, session: PageAuth, form: PostedForm) -> Response:
         made = svc.propose(session.staff, {**values, "requirement": values["requirement"] or None})
     except KibanError as exc:
         return render(request, "standard_proposals.html", session, status=exc.status,
-                      rows=svc.proposals(), status_filter="", errors=_errors(exc),
+                      rows=svc.proposals(), status_filter="", errors=field_errors(exc),
                       values=values, error=exc, requirements=sorted(svc.spec.requirements))
     return RedirectResponse(f"/standard/proposals/{made['id']}", status_code=303)
 
@@ -137,4 +123,4 @@ def proposal_action(request: Request, session: PageAuth, proposal_id: str, verb:
     if verb not in actions:
         return render(request, "error.html", session, status=404, error=KibanError(
             ja="ページが見つかりません。", en="Not found.", status=404))
-    return _act(request, session, form, f"/standard/proposals/{proposal_id}", actions[verb])
+    return act(request, session, form, f"/standard/proposals/{proposal_id}", actions[verb])

@@ -14,7 +14,7 @@ from kiban.core.errors import FieldError, KibanError, ValidationFailed
 from kiban.core.prefectures import PREFECTURES, prefecture_of
 from kiban.platform.auth import Permission, Role
 from kiban.web.deps import PostedForm, check_csrf, optional_session, services
-from kiban.web.pages import PageAuth, render
+from kiban.web.pages import PageAuth, act, field_errors, render
 
 router = APIRouter(prefix="/talent", include_in_schema=False)
 
@@ -25,10 +25,6 @@ def _int(form: FormData, name: str) -> object:
         return int(raw.replace(",", ""))
     except ValueError:
         return raw  # the service names the field as not an integer
-
-
-def _errors(exc: KibanError) -> dict[str, str]:
-    return {e.field: e.ja for e in (exc.errors or [FieldError(exc.field or "", exc.ja, exc.en)])}
 
 
 @router.get("", response_class=HTMLResponse)
@@ -66,7 +62,7 @@ def register(request: Request, form: PostedForm) -> Response:
                             svc.clock.now())
     except KibanError as exc:
         return render(request, "talent_register.html", None, status=exc.status,
-                      errors=_errors(exc), values=values)
+                      errors=field_errors(exc), values=values)
     return RedirectResponse("/login?next=/talent/profile", status_code=303)
 
 
@@ -102,7 +98,7 @@ def save_profile(request: Request, session: PageAuth, form: PostedForm) -> Respo
         talent.save_profile(session.staff, values)
     except KibanError as exc:
         return render(request, "talent_profile.html", session, status=exc.status, values=values,
-                      errors=_errors(exc), error=exc, skills=talent.skills(),
+                      errors=field_errors(exc), error=exc, skills=talent.skills(),
                       prefectures=PREFECTURES)
     return RedirectResponse("/talent?saved=1", status_code=303)
 
@@ -155,7 +151,7 @@ def post_need(request: Request, session: PageAuth, form: PostedForm) -> Response
         need = talent.post_need(session.staff, data)
     except KibanError as exc:
         return render(request, "talent_need_new.html", session, status=exc.status,
-                      skills=talent.skills(), errors=_errors(exc), error=exc,
+                      skills=talent.skills(), errors=field_errors(exc), error=exc,
                       values={**values, "shares": shares_text})
     return RedirectResponse(f"/talent/needs/{need['id']}", status_code=303)
 
@@ -173,35 +169,24 @@ def need_page(request: Request, session: PageAuth, need_id: str) -> Response:
                   error=None)
 
 
-def _act(request: Request, session: Any, form: FormData, back: str,
-         action: Callable[[], Any]) -> Response:
-    """A POST button: do it, then go back to the page; a refusal is shown there."""
-    check_csrf(request, session, str(form.get("csrf_token", "")))
-    try:
-        action()
-    except KibanError as exc:
-        return render(request, "error.html", session, status=exc.status, error=exc, back=back)
-    return RedirectResponse(back, status_code=303)
-
-
 @router.post("/needs/{need_id}/confirm")
 def confirm(request: Request, session: PageAuth, need_id: str, form: PostedForm) -> Response:
     talent = services(request).talent
-    return _act(request, session, form, f"/talent/needs/{need_id}",
+    return act(request, session, form, f"/talent/needs/{need_id}",
                 lambda: talent.confirm_share(session.staff, need_id))
 
 
 @router.post("/needs/{need_id}/close")
 def close(request: Request, session: PageAuth, need_id: str, form: PostedForm) -> Response:
     talent = services(request).talent
-    return _act(request, session, form, f"/talent/needs/{need_id}",
+    return act(request, session, form, f"/talent/needs/{need_id}",
                 lambda: talent.close_need(session.staff, need_id))
 
 
 @router.post("/needs/{need_id}/offer")
 def offer(request: Request, session: PageAuth, need_id: str, form: PostedForm) -> Response:
     talent = services(request).talent
-    return _act(request, session, form, f"/talent/needs/{need_id}", lambda: talent.offer(
+    return act(request, session, form, f"/talent/needs/{need_id}", lambda: talent.offer(
         session.staff, need_id, {"specialist_id": str(form.get("specialist_id", ""))}))
 
 
@@ -238,7 +223,7 @@ def engagement_action(request: Request, session: PageAuth, engagement_id: str, v
     if verb not in actions:
         return render(request, "error.html", session, status=404, error=KibanError(
             ja="ページが見つかりません。", en="Not found.", status=404))
-    return _act(request, session, form, f"/talent/engagements/{engagement_id}", actions[verb])
+    return act(request, session, form, f"/talent/engagements/{engagement_id}", actions[verb])
 
 
 # -- the prefecture's view -------------------------------------------------------------

@@ -21,6 +21,7 @@ from kiban.platform.db import Database, bypasses_row_security
 from kiban.platform.settings import Settings, UnsafeConfiguration
 from kiban.registry import api as registry_api
 from kiban.registry import pages as registry_pages
+from kiban.registry import reports_api as registry_reports_api
 from kiban.standard import api as standard_api
 from kiban.standard import pages as standard_pages
 from kiban.talent import api as talent_api
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     app.include_router(admin.router)
     app.include_router(registry_api.router)
     app.include_router(pages.router)
+    app.include_router(registry_reports_api.router)
     app.include_router(registry_pages.router)
     app.include_router(talent_api.router)
     app.include_router(standard_api.router)

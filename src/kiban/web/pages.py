@@ -3,12 +3,13 @@ and the administration of municipalities and staff."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kiban.core.errors import KibanError
+from kiban.core.errors import FieldError, KibanError
 from kiban.platform.auth import ROLE_LABELS, UNAFFILIATED_ROLES, Permission, Role, Session
 from kiban.web.deps import (
     SESSION_COOKIE,
@@ -40,6 +41,23 @@ def render(request: Request, name: str, session: Session | None, status: int = 2
         "session": session, "staff": session.staff if session else None,
         "csrf": session.csrf_token if session else "", "role_labels": ROLE_LABELS, **context,
     }, status_code=status)
+
+
+def field_errors(exc: KibanError) -> dict[str, str]:
+    """A refusal as {field: Japanese message}, for showing beside each form field."""
+    return {e.field: e.ja for e in (exc.errors or [FieldError(exc.field or "", exc.ja, exc.en)])}
+
+
+def act(request: Request, session: Session, form: Any, back: str,
+        action: Callable[[], Any]) -> Response:
+    """A POST button on a page: check the form's CSRF token, do it, then go back to the page;
+    a refusal is shown on the error page with a link back."""
+    check_csrf(request, session, str(form.get("csrf_token", "")))
+    try:
+        action()
+    except KibanError as exc:
+        return render(request, "error.html", session, status=exc.status, error=exc, back=back)
+    return RedirectResponse(back, status_code=303)
 
 
 def _safe_next(target: str | None) -> str:

@@ -102,8 +102,9 @@ class Context:
         any other unexpected status Failed."""
         wanted = {status} if isinstance(status, int) else set(status)
         if response.status_code in wanted:
-            body: dict[str, Any] = response.json() if response.content and \
-                "json" in response.headers.get("content-type", "") else {}
+            kind = response.headers.get("content-type", "").split(";")[0].strip()
+            json_body = kind == "application/json" or kind.endswith("+json")
+            body: dict[str, Any] = response.json() if response.content and json_body else {}
             return body
         if response.status_code in (404, 405, 501) and _route_missing(response):
             raise NotImplementedHere(f"{response.request.method} {response.request.url.path}: "
