@@ -54,6 +54,7 @@ bench: install
 	  apt-get install -y -qq wrk >/dev/null) || echo "wrk not installed: figure 4c is skipped"
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/standard.py
+	$(PY) benchmarks/identity.py
 
 clean:
 	rm -rf $(VENV) var/*.db* .pytest_cache .mypy_cache .ruff_cache

@@ -44,6 +44,10 @@ def upgrade() -> None:
     )
     op.create_index('ix_standard_deviations_lgcode', 'standard_deviations',
                     ['lgcode', 'requirement'])
+    op.create_index('uq_standard_deviations_active', 'standard_deviations',
+                    ['lgcode', 'requirement'], unique=True,
+                    sqlite_where=sa.text("status = 'active'"),
+                    postgresql_where=sa.text("status = 'active'"))
     op.create_table('standard_proposals',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('requirement', sa.String(length=10), nullable=True),

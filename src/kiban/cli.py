@@ -13,6 +13,7 @@ import typer
 from kiban import demo as demo_module
 from kiban.clikit import fail, services
 from kiban.core.errors import KibanError
+from kiban.identity import cli as identity_cli
 from kiban.platform import settings as settings_module
 from kiban.registry import cli as registry_cli
 from kiban.standard import cli as standard_cli
@@ -32,6 +33,8 @@ app.add_typer(talent_cli.app, name="talent")
 app.add_typer(standard_cli.app, name="standard")
 app.add_typer(standard_cli.conformance_app, name="conformance")
 app.add_typer(demo_module.app, name="demo")
+app.add_typer(identity_cli.app, name="identity")
+app.add_typer(identity_cli.pki_app, name="pki")
 
 
 @db_app.command("upgrade")

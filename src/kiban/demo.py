@@ -239,10 +239,10 @@ def _seed_standard(svc: Services, logins: list[tuple[str, str, str, bool]]) -> N
     deviation, so that the standard's pages show how each works."""
     _, created = _staff(svc, "standard-maintainer", "標準 管理者", Role.STANDARD_MAINTAINER, None)
     logins.append(("standard-maintainer", Role.STANDARD_MAINTAINER.value, "-", created))
-    if svc.standard.proposals():
+    if svc.standard.proposals(None):
         return
     chiyoda = next(m for m in svc.accounts.list("131016") if m.username == "chiyoda-supervisor")
-    yokohama = next(m for m in svc.accounts.list("141003") if m.username == "yokohama-supervisor")
+    yokohama = next(m for m in svc.accounts.list("141003") if m.username == "yokohama-admin")
     proposal = svc.standard.propose(chiyoda, {
         "requirement": "JR-0201", "title": "通称でも検索できるようにする",
         "proposed_text": "氏名、フリガナ又は通称の前方一致で住民を検索できること。",

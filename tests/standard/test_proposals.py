@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kiban.web.app import create_app
-from kiban_testkit import LG_A, PASSWORD, World, bearer
+from kiban_testkit import LG_A, LG_B, PASSWORD, World, bearer
 
 API = "/api/v1/standard"
 
@@ -19,6 +19,9 @@ def client(world: World) -> Iterator[TestClient]:
     svc = world.svc
     svc.accounts.create("maintainer", PASSWORD, "標準 管理", ["standard_maintainer"], None,
                         svc.clock.now())
+    svc.accounts.create("admin-b", PASSWORD, "管理 B", ["municipality_admin"], LG_B,
+                        svc.clock.now())
+    svc.accounts.create("sato", PASSWORD, "佐藤", ["specialist"], None, svc.clock.now())
     with TestClient(create_app(world.backend.settings, svc.clock, svc.db)) as c:
         yield c
 
@@ -29,13 +32,19 @@ PROPOSAL = {"requirement": "JR-0201", "title": "通称でも検索できるよ�
 
 
 def test_propose_endorse_comment_and_accept(client: TestClient) -> None:
-    a, b = bearer(client, "clerk-a"), bearer(client, "clerk-b")
+    a, b = bearer(client, "clerk-a"), bearer(client, "admin-b")
     maintainer = bearer(client, "maintainer")
     made = client.post(f"{API}/proposals", json=PROPOSAL, headers=a)
     assert made.status_code == 201, made.text
     pid = made.json()["id"]
     assert made.json()["current_text"]  # the requirement as it stands, beside the proposal
-    assert client.post(f"{API}/proposals/{pid}/endorsements", headers=a).status_code == 422
+    assert client.post(f"{API}/proposals/{pid}/endorsements",
+                       headers=bearer(client, "admin-a")).status_code == 422  # its own
+    assert client.post(f"{API}/proposals/{pid}/endorsements",
+                       headers=bearer(client, "clerk-b")).status_code == 403  # not an admin
+    # Proposals are working papers: a specialist's account does not see them.
+    assert client.get(f"{API}/proposals", headers=bearer(client, "sato")).status_code == 403
+    assert client.get(f"{API}/proposals/{pid}", headers=bearer(client, "sato")).status_code == 403
     assert client.post(f"{API}/proposals/{pid}/endorsements", headers=b).status_code == 201
     assert client.post(f"{API}/proposals/{pid}/endorsements", headers=b).status_code == 409
     commented = client.post(f"{API}/proposals/{pid}/comments", headers=b,
@@ -47,6 +56,8 @@ def test_propose_endorse_comment_and_accept(client: TestClient) -> None:
                           json={"accept": True, "reason": "複数団体の要望があり、法令上の支障もない"})
     assert decided.status_code == 200
     assert decided.json()["status"] == "accepted" and decided.json()["target_version"] == "1.1.0"
+    assert client.post(f"{API}/proposals/{pid}/decision", headers=maintainer,
+                       json={"accept": False, "reason": "やはり不採用"}).status_code == 409
     log = client.get(f"{API}/changelog").json()
     assert log["current"] == "1.0.0"
     assert [c["proposal"] for c in log["next"]["changes"]] == [pid]

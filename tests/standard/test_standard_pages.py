@@ -17,6 +17,8 @@ HTML = {"Accept": "text/html"}
 
 @pytest.fixture
 def client(sqlite_world: World) -> Iterator[TestClient]:
+    sqlite_world.svc.accounts.create("admin-b", PASSWORD, "管理 B", ["municipality_admin"],
+                                     "141003", sqlite_world.svc.clock.now())
     app = create_app(sqlite_world.backend.settings, sqlite_world.svc.clock, sqlite_world.svc.db)
     with TestClient(app, follow_redirects=False) as c:
         yield c
@@ -79,6 +81,6 @@ def test_proposals_through_forms(client: TestClient) -> None:
         "rationale": "外国人住民の窓口で通称による照会が多いため。", "csrf_token": csrf})
     assert made.status_code == 303
     url = made.headers["location"]
-    csrf = sign_in(client, "clerk-b", url)
+    csrf = sign_in(client, "admin-b", url)
     assert client.post(f"{url}/endorse", headers=HTML, data={"csrf_token": csrf}).status_code == 303
     assert "141003" in client.get(url, headers=HTML).text

@@ -124,3 +124,32 @@ def test_two_acceptances_racing_cannot_both_fit(pg_world: World) -> None:
     assert sorted(results) == ["accepted", "rule"]
     held = [e for e in svc.talent.engagements(person) if e["status"] == "accepted"]
     assert sum(e["days_per_month"] for e in held) == 6
+
+
+def test_confirmations_racing_still_open_a_joint_need(pg_world: World) -> None:
+    svc, now = pg_world.svc, pg_world.svc.clock.now()
+    codes = ("132012", "132021")
+    for code, name in zip(codes, ("八王子市", "立川市"), strict=True):
+        svc.municipalities.create(code, name, "東京都", now)
+    lead = svc.accounts.create("dx-lead", PASSWORD, "DX", ["digital_officer"], LG_A, now)
+    others = [svc.accounts.create(f"dx-{c}", PASSWORD, "DX", ["digital_officer"], c, now)
+              for c in codes]
+    for _ in range(3):
+        need = svc.talent.post_need(lead, {
+            "title": "共同", "tasks": "支援", "required_skills": ["bpr"], "days_per_month": 3,
+            "start": "2026-05", "end": "2026-07", "onsite_percent": 0, "budget_per_month": 90_000,
+            "shares": [{"lgcode": LG_A, "days": 1}, {"lgcode": codes[0], "days": 1},
+                       {"lgcode": codes[1], "days": 1}]})
+        barrier = threading.Barrier(2)
+
+        def confirm(actor: Any, need_id: str = need["id"],
+                    gate: threading.Barrier = barrier) -> None:
+            gate.wait()
+            svc.talent.confirm_share(actor, need_id)
+
+        threads = [threading.Thread(target=confirm, args=(o,)) for o in others]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert svc.talent.need(lead, need["id"])["status"] == "open"

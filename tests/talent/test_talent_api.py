@@ -249,8 +249,13 @@ def test_hidden_fields_are_shown_only_to_engaged_municipalities(pool: Pool,
     assert outsider["display_name"].startswith("専門人材 ") and outsider["rate_per_day"] is None
     assert outsider["skills"] == ["information_security", "standard_migration"]
     assert "hidden" not in outsider
-    c.post(f"{API}/needs/{need_id}/offers", json={"specialist_id": sato_id},
-           headers=pool.auth("dx-a"))
+    offer = c.post(f"{API}/needs/{need_id}/offers", json={"specialist_id": sato_id},
+                   headers=pool.auth("dx-a")).json()
+    # An offer alone does not unmask (offer and withdraw would read anything hidden).
+    offered = c.get(f"{API}/specialists/{sato_id}", headers=pool.auth("dx-a")).json()
+    assert offered["display_name"].startswith("専門人材 ") and offered["rate_per_day"] is None
+    assert offer["specialist_name"].startswith("専門人材 ")
+    c.post(f"{API}/engagements/{offer['id']}/accept", headers=sato)
     engaged = c.get(f"{API}/specialists/{sato_id}", headers=pool.auth("dx-a")).json()
     assert engaged["display_name"] == "佐藤 花子" and engaged["rate_per_day"] == 45_000
 

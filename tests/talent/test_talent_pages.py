@@ -34,6 +34,13 @@ def sign_in(client: TestClient, username: str, page: str = "/talent") -> str:
     return match.group(1)
 
 
+def form_token(client: TestClient) -> str:
+    found = re.search(r'name="form_token" value="([^"]+)"',
+                      client.get("/talent/register", headers=HTML).text)
+    assert found
+    return found.group(1)
+
+
 PROFILE = {"display_name": "佐藤 花子", "skills": ["information_security", "bpr"],
            "regions": ["東京都"], "onsite": "1", "remote": "1", "days_per_month": "8",
            "rate_per_day": "45,000", "listed": "1", "experience": "監査10年"}
@@ -44,11 +51,14 @@ NEED = {"title": "情報セキュリティ規程の改定", "tasks": "規程改�
 
 
 def test_a_specialist_registers_keeps_a_profile_and_accepts_an_offer(client: TestClient) -> None:
-    short = client.post("/talent/register", headers=HTML, data={
-        "username": "sato", "display_name": "佐藤 花子", "password": "short"})
+    form = {"username": "sato", "display_name": "佐藤 花子", "password": PASSWORD}
+    assert client.post("/talent/register", headers=HTML, data=form).status_code == 403
+    token = form_token(client)
+    short = client.post("/talent/register", headers=HTML,
+                        data={**form, "password": "short", "form_token": token})
     assert short.status_code == 422 and "12文字以上" in short.text
-    made = client.post("/talent/register", headers=HTML, data={
-        "username": "sato", "display_name": "佐藤 花子", "password": PASSWORD})
+    made = client.post("/talent/register", headers=HTML,
+                       data={**form, "form_token": form_token(client)})
     assert made.status_code == 303 and made.headers["location"] == "/login?next=/talent/profile"
 
     csrf = sign_in(client, "sato", "/talent/profile")
@@ -102,3 +112,15 @@ def test_a_specialist_registers_keeps_a_profile_and_accepts_an_offer(client: Tes
 def test_counter_clerks_cannot_post_needs(client: TestClient) -> None:
     sign_in(client, "clerk-a", "/console")
     assert client.get("/talent/needs/new", headers=HTML).status_code == 403
+
+
+def test_sign_ups_are_limited_per_client(client: TestClient) -> None:
+    for i in range(5):
+        made = client.post("/talent/register", headers=HTML, data={
+            "username": f"spam{i}", "display_name": "x" * 101, "password": PASSWORD,
+            "form_token": form_token(client)})
+        assert made.status_code == 422 and "100文字以内" in made.text
+    sixth = client.post("/talent/register", headers=HTML, data={
+        "username": "spam9", "display_name": "正しい 名前", "password": PASSWORD,
+        "form_token": form_token(client)})
+    assert sixth.status_code == 429

@@ -78,6 +78,22 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
     assert other.status_code == 409
 
 
+def test_a_stored_answer_is_replayed_only_to_its_own_caller(client: TestClient) -> None:
+    key = {"Idempotency-Key": "move-in-0002"}
+    first = client.post(f"{base()}/changes/move-in", json=move_in_data(),
+                        headers=token(client, "super-a") | key)
+    assert first.status_code == 201
+    # Another municipality's staff with the same key and body: refused as any request for
+    # another municipality is, learning nothing of the stored answer.
+    foreign = client.post(f"{base()}/changes/move-in", json=move_in_data(),
+                          headers=token(client, "clerk-b") | key)
+    assert foreign.status_code == 403 and "resident_ids" not in foreign.text
+    # A colleague replaying the key does not get the supervisor's answer either.
+    colleague = client.post(f"{base()}/changes/move-in", json=move_in_data(),
+                            headers=token(client, "clerk-a") | key)
+    assert colleague.status_code == 409 and "resident_ids" not in colleague.text
+
+
 def test_certificate_pdf_is_issued_with_serial(client: TestClient) -> None:
     auth = token(client, "clerk-a")
     ids = client.post(f"{base()}/changes/move-in", json=move_in_data(),

@@ -162,6 +162,9 @@ class Accounts:
         if len(password) < 12:
             errors.append(FieldError("password", "パスワードは12文字以上にしてください。",
                                      "password must be at least 12 characters."))
+        if not display_name.strip() or len(display_name) > 100:
+            errors.append(FieldError("display_name", "氏名を100文字以内で入力してください。",
+                                     "display_name is required (at most 100 characters)."))
         try:
             parsed = [Role(r) for r in roles]
         except ValueError:
@@ -221,6 +224,19 @@ class Accounts:
         with self.db.platform() as conn:
             conn.execute(delete(login_failures).where(login_failures.c.key == key))
         return self.open_session(_member(row), at, kind)
+
+    def throttle(self, action: str, client: str, at: datetime, attempts: int,
+                 window_seconds: int) -> None:
+        """Counts an unauthenticated action (a sign-up) per client address, refusing more than
+        `attempts` in the window: each costs a password hash and a row."""
+        key = self._attempt_key(f"#{action}", client)
+        with self.db.platform() as conn:
+            recent = conn.execute(select(func.count()).select_from(login_failures).where(
+                login_failures.c.key == key,
+                login_failures.c.at > at - timedelta(seconds=window_seconds))).scalar_one()
+            if recent >= attempts:
+                raise TooManyAttempts()
+            conn.execute(insert(login_failures).values(key=key, at=at))
 
     def open_session(self, member: StaffMember, at: datetime,
                      kind: str = "browser") -> tuple[str, Session]:

@@ -252,7 +252,7 @@ def search_residents(
     request: Request, lgcode: LgCode, session: Auth,
     name: str | None = None, birth_date: date | None = None, town_code: str | None = None,
     banchi: str | None = None, juminhyo_code: str | None = None,
-    include_removed: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+    include_removed: bool = False, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     return services(request).registry.search(
@@ -330,7 +330,7 @@ def end_suppression(request: Request, lgcode: LgCode, suppression_id: str, sessi
 @router.get("/access-log", summary="Who read or certified a resident — JR-1005")
 def access_log(request: Request, lgcode: LgCode, session: Auth,
                resident_id: str | None = None, staff_id: str | None = None,
-               page: Annotated[int, Query(ge=1)] = 1,
+               page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                per_page: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     return services(request).registry.access_log(session.staff, lgcode,
                                                  resident_id=resident_id, staff_id=staff_id,

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kiban.core.errors import FieldError, KibanError, ValidationFailed
+from kiban.core.errors import FieldError, Forbidden, KibanError, ValidationFailed
 from kiban.platform.auth import Session
 from kiban.registry.migration import RegistryMigration
 from kiban.registry.reports import FEED_LIMIT, FEED_MAX, Reports
@@ -41,10 +41,31 @@ def _reports(request: Request) -> Reports:
     return Reports(svc.db, svc.clock)
 
 
-async def raw_body(request: Request) -> bytes:
+MAX_BODY = 64 * 1024 * 1024  # a migration file of a large municipality, compressed by nobody
+
+
+async def raw_body(request: Request, lgcode: LgCode, session: Auth) -> bytes:
     """The request body as sent (read in the event loop; the handlers are threadpool
-    functions)."""
-    return await request.body()
+    functions). Only after the caller is known to belong to the municipality, and never more
+    than MAX_BODY: nobody else can make the server hold a large body."""
+    if session.staff.lgcode != lgcode:
+        raise Forbidden("この地方公共団体のデータは扱えません。",
+                        "You cannot act for this municipality.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> KibanError:
+    return KibanError(ja="送信されたデータが大きすぎます。", en="The request body is too large.",
+                      status=413, code="too-large")
 
 
 RawBody = Annotated[bytes, Depends(raw_body)]

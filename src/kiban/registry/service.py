@@ -1122,7 +1122,12 @@ class Registry:
                 raise ValidationFailed([FieldError(
                     "resident_ids", "世帯連記式は同じ世帯の住民だけを記載します。",
                     "The household form lists members of one household only.")])
-            if store.suppressed_among(conn, lgcode, ids, self.today()):
+            # The household shares the address (and its head's name prints on every copy):
+            # a suppression on any member of the household keeps every copy from the normal
+            # procedure, not only the suppressed person's own.
+            household_ids = {r.id for h in {r.household_id for r in rows}
+                             for r in store.members(conn, lgcode, h)}
+            if store.suppressed_among(conn, lgcode, set(ids) | household_ids, self.today()):
                 raise Forbidden(
                     "支援措置による抑止中の住民が含まれるため、通常の手順では交付できません(JR-0302)。",
                     "A resident under a support-measure suppression is included: no certificate "
@@ -1204,6 +1209,7 @@ class Registry:
         require(validate_suppression(data))
         today = self.today()
         with self.db.tenant(lgcode) as conn:
+            store.lock_resident(conn, lgcode, str(data["resident_id"]))
             r = store.get_resident(conn, lgcode, data["resident_id"])
             if r is None or r.status is Status.VOID:
                 raise ValidationFailed([FieldError("resident_id", "住民が見つかりません。",

@@ -203,6 +203,14 @@ suppressions = Table(
     **tenant_table_kwargs("suppressions"),
 )
 
+def lock_resident(conn: Connection, lgcode: str, resident_id: str) -> None:
+    """Serialises decisions about one resident (a suppression set once): a row lock on
+    PostgreSQL, the write lock on SQLite, before anything is read."""
+    conn.execute(update(residents).where(residents.c.lgcode == lgcode,
+                                         residents.c.id == resident_id)
+                 .values(version=residents.c.version))
+
+
 # Who read or certified a resident (JR-1005): identifiers only, no personal data.
 access_log = Table(
     "access_log", metadata,

@@ -118,8 +118,7 @@ def municipality_standard(request: Request, lgcode: LgCode, session: Auth) -> di
 def proposals(request: Request, session: Auth,
               status: Literal["open", "accepted", "rejected"] | None = None
               ) -> list[dict[str, Any]]:
-    del session
-    return services(request).standard.proposals(status)
+    return services(request).standard.proposals(session.staff, status)
 
 
 @router.post("/standard/proposals", status_code=201, summary="Propose a change to the standard")
@@ -129,8 +128,7 @@ def propose(request: Request, session: Auth, body: ProposalIn) -> dict[str, Any]
 
 @router.get("/standard/proposals/{proposal_id}", summary="One proposal with its endorsements")
 def proposal(request: Request, proposal_id: str, session: Auth) -> dict[str, Any]:
-    del session
-    return services(request).standard.proposal(proposal_id)
+    return services(request).standard.proposal(session.staff, proposal_id)
 
 
 @router.post("/standard/proposals/{proposal_id}/endorsements", status_code=201,

@@ -83,7 +83,7 @@ def withdraw(request: Request, session: PageAuth, deviation_id: str, form: Poste
 def proposals(request: Request, session: PageAuth, status: str = "") -> Response:
     svc = services(request).standard
     return render(request, "standard_proposals.html", session,
-                  rows=svc.proposals(status or None), status_filter=status, errors={}, values={},
+                  rows=svc.proposals(session.staff, status or None), status_filter=status, errors={}, values={},
                   error=None, requirements=sorted(svc.spec.requirements))
 
 
@@ -97,7 +97,7 @@ def propose(request: Request, session: PageAuth, form: PostedForm) -> Response:
         made = svc.propose(session.staff, {**values, "requirement": values["requirement"] or None})
     except KibanError as exc:
         return render(request, "standard_proposals.html", session, status=exc.status,
-                      rows=svc.proposals(), status_filter="", errors=field_errors(exc),
+                      rows=svc.proposals(session.staff), status_filter="", errors=field_errors(exc),
                       values=values, error=exc, requirements=sorted(svc.spec.requirements))
     return RedirectResponse(f"/standard/proposals/{made['id']}", status_code=303)
 
@@ -105,7 +105,7 @@ def propose(request: Request, session: PageAuth, form: PostedForm) -> Response:
 @router.get("/standard/proposals/{proposal_id}", response_class=HTMLResponse)
 def proposal(request: Request, session: PageAuth, proposal_id: str) -> Response:
     svc = services(request).standard
-    return render(request, "standard_proposal.html", session, p=svc.proposal(proposal_id),
+    return render(request, "standard_proposal.html", session, p=svc.proposal(session.staff, proposal_id),
                   maintainer=session.staff.can(Permission.STANDARD_MAINTAIN))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from kiban.core.clock import Clock, today_jst
 from kiban.core.errors import Conflict, FieldError, Forbidden, NotFound, RuleViolation, ValidationFailed
 from kiban.platform.auth import Permission, StaffMember
@@ -170,13 +172,17 @@ class Standard:
                "reason": reason, "decided_by": decided_by, "decided_on": decided_on,
                "review_on": review_on, "setting": setting, "value": value, "status": "active",
                "recorded_by": actor.id, "recorded_at": self.clock.now(), "withdrawn_at": None}
+        duplicate = Conflict(f"{rid} の逸脱は記録済みです。先に取り下げてください。",
+                             f"A deviation from {rid} is recorded already.", field="requirement")
         with self.db.unit_of_work(lgcode):
             with self.db.platform() as conn:
                 if any(d["requirement"] == rid for d in store.deviations(conn, lgcode)):
-                    raise Conflict(f"{rid} の逸脱は記録済みです。先に取り下げてください。",
-                                   f"A deviation from {rid} is recorded already.",
-                                   field="requirement")
-                store.insert_deviation(conn, row)
+                    raise duplicate
+                try:
+                    with conn.begin_nested():  # a concurrent recording meets the unique index
+                        store.insert_deviation(conn, row)
+                except IntegrityError:
+                    raise duplicate from None
             if setting:
                 self.municipalities.update_settings(lgcode, {setting: value}, self.clock.now(),
                                                     actor.id, by_deviation=True)
@@ -234,14 +240,26 @@ class Standard:
                                  "at": c["at"].isoformat()} for c in store.comments(conn, row["id"])]
         return view
 
-    def proposals(self, status: str | None = None) -> list[dict[str, Any]]:
+    @staticmethod
+    def _reader(actor: StaffMember) -> None:
+        """Proposals are the municipalities' and the maintainers' working papers."""
+        if not (actor.can(Permission.DASHBOARD) or actor.can(Permission.STANDARD_MAINTAIN)):
+            raise Forbidden("変更提案は地方公共団体の職員と標準仕様の管理者が見られます。",
+                            "Proposals are for municipalities' staff and the maintainers.")
+
+    def proposals(self, actor: StaffMember | None, status: str | None = None
+                  ) -> list[dict[str, Any]]:
+        """`actor` None: the platform itself (the public changelog, the console notice)."""
+        if actor is not None:
+            self._reader(actor)
         with self.db.platform() as conn:
             counts = store.endorsement_counts(conn)
             return [{**self._proposal_view(conn, p, detail=False),
                      "endorsement_count": counts.get(p["id"], 0)}
                     for p in store.proposals(conn, status)]
 
-    def proposal(self, proposal_id: str) -> dict[str, Any]:
+    def proposal(self, actor: StaffMember, proposal_id: str) -> dict[str, Any]:
+        self._reader(actor)
         with self.db.platform() as conn:
             found = store.proposal(conn, proposal_id)
             if found is None:
@@ -250,17 +268,23 @@ class Standard:
 
     def endorse(self, actor: StaffMember, proposal_id: str) -> dict[str, Any]:
         """Another municipality supports the proposal (once each; not the proposer's own)."""
-        if actor.lgcode is None:
-            raise Forbidden("賛同は地方公共団体の職員が行います。", "Endorsements come from municipalities.")
+        # An endorsement speaks for the whole municipality: its administrators give it.
+        actor.require(Permission.MUNICIPALITY_MANAGE)
+        twice = Conflict("この団体は賛同済みです。", "Your municipality has endorsed it already.")
         with self.db.platform() as conn:
             found = self._open(conn, proposal_id)
             if found["lgcode"] == actor.lgcode:
                 raise RuleViolation("提案した団体は賛同できません。",
                                     "The proposing municipality cannot endorse its own proposal.")
             if any(e["lgcode"] == actor.lgcode for e in store.endorsements(conn, proposal_id)):
-                raise Conflict("この団体は賛同済みです。", "Your municipality has endorsed it already.")
-            store.insert_endorsement(conn, {"proposal_id": proposal_id, "lgcode": actor.lgcode,
-                                            "staff_id": actor.id, "at": self.clock.now()})
+                raise twice
+            try:
+                with conn.begin_nested():
+                    store.insert_endorsement(conn, {"proposal_id": proposal_id,
+                                                    "lgcode": actor.lgcode, "staff_id": actor.id,
+                                                    "at": self.clock.now()})
+            except IntegrityError:
+                raise twice from None
             return self._proposal_view(conn, found)
 
     def comment(self, actor: StaffMember, proposal_id: str, text: object) -> dict[str, Any]:
@@ -294,7 +318,8 @@ class Standard:
             values = {"status": "accepted" if accept else "rejected", "decision_reason": why,
                       "decided_by": actor.id, "decided_at": self.clock.now(),
                       "target_version": self.next_version() if accept else ""}
-            store.decide(conn, proposal_id, values)
+            if not store.decide(conn, proposal_id, values):
+                raise Conflict("この変更提案は結論が出ています。", "The proposal has been decided.")
             return self._proposal_view(conn, {**found, **values})
 
     # -- versions ----------------------------------------------------------------------
@@ -305,7 +330,7 @@ class Standard:
 
     def changelog(self) -> dict[str, Any]:
         """The released versions (from the spec) and the next one: the accepted proposals."""
-        accepted = self.proposals("accepted")
+        accepted = self.proposals(None, "accepted")
         return {"current": self.spec.version,
                 "released": list(reversed(self.spec.changelog)),
                 "next": {"version": self.next_version(),

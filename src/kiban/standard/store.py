@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
     update,
 )
 
@@ -39,6 +40,9 @@ standard_deviations = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("withdrawn_at", DateTime(timezone=True), nullable=True),
     Index("ix_standard_deviations_lgcode", "lgcode", "requirement"),
+    # One deviation in force per municipality and requirement.
+    Index("uq_standard_deviations_active", "lgcode", "requirement", unique=True,
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
 )
 
 standard_proposals = Table(
@@ -126,9 +130,12 @@ def insert_proposal(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(standard_proposals).values(**values))
 
 
-def decide(conn: Connection, proposal_id: str, values: dict[str, Any]) -> None:
-    conn.execute(update(standard_proposals).where(standard_proposals.c.id == proposal_id)
-                 .values(**values))
+def decide(conn: Connection, proposal_id: str, values: dict[str, Any]) -> bool:
+    """Records the decision if the proposal is still open; False if another came first."""
+    done = conn.execute(update(standard_proposals).where(
+        standard_proposals.c.id == proposal_id, standard_proposals.c.status == "open")
+        .values(**values))
+    return bool(done.rowcount)
 
 
 def endorsements(conn: Connection, proposal_id: str) -> list[dict[str, Any]]:

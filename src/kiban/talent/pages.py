@@ -3,6 +3,7 @@ a municipality's needs, candidates and offers; a prefecture's coverage."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from kiban.core.errors import FieldError, KibanError, ValidationFailed
+from kiban.core.errors import FieldError, Forbidden, KibanError, ValidationFailed
 from kiban.core.prefectures import PREFECTURES, prefecture_of
-from kiban.platform.auth import Permission, Role
+from kiban.platform.auth import Permission, Role, constant_time_equal
 from kiban.web.deps import PostedForm, check_csrf, optional_session, services
 from kiban.web.pages import PageAuth, act, field_errors, render
 
@@ -44,25 +45,44 @@ def hub(request: Request, session: PageAuth) -> Response:
 
 # -- specialists -----------------------------------------------------------------------
 
+FORM_COOKIE = "kiban_form"  # double-submit token of the sign-up form (no session yet)
+
+
+def _register_page(request: Request, status: int = 200, errors: dict[str, str] | None = None,
+                   values: dict[str, str] | None = None) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "talent_register.html", optional_session(request), status=status,
+                      errors=errors or {}, values=values or {}, form_token=token)
+    response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="strict",
+                        secure=services(request).settings.cookie_secure, path="/talent/register")
+    return response
+
+
 @router.get("/register", response_class=HTMLResponse)
 def register_form(request: Request) -> Response:
-    return render(request, "talent_register.html", optional_session(request), errors={},
-                  values={})
+    return _register_page(request)
 
 
 @router.post("/register")
 def register(request: Request, form: PostedForm) -> Response:
     """Specialists sign themselves up; the account can do nothing but keep a profile and
-    answer offers."""
+    answer offers. The form carries a double-submit token (there is no session to bind a CSRF
+    token to), and sign-ups are limited per client address."""
     svc = services(request)
-    values = {k: str(form.get(k, "")).strip() for k in ("username", "display_name")}
+    sent, expected = str(form.get("form_token", "")), request.cookies.get(FORM_COOKIE, "")
+    if not expected or not constant_time_equal(sent, expected):
+        raise Forbidden("フォームの有効期限が切れました。もう一度お試しください。",
+                        "The form token is missing or wrong.")
+    values = {k: str(form.get(k, "")).strip()[:200] for k in ("username", "display_name")}
     try:
+        svc.accounts.throttle("register", request.client.host if request.client else "-",
+                              svc.clock.now(), svc.settings.login_attempts,
+                              svc.settings.login_window_seconds)
         svc.accounts.create(values["username"], str(form.get("password", "")),
                             values["display_name"], [Role.SPECIALIST.value], None,
                             svc.clock.now())
     except KibanError as exc:
-        return render(request, "talent_register.html", None, status=exc.status,
-                      errors=field_errors(exc), values=values)
+        return _register_page(request, exc.status, field_errors(exc), values)
     return RedirectResponse("/login?next=/talent/profile", status_code=303)
 
 

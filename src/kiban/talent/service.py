@@ -149,13 +149,14 @@ class Talent:
 
     @staticmethod
     def _sees_private(conn: Connection, actor: StaffMember, p: Profile) -> bool:
-        """The specialist, and municipalities that have engaged or offered to them."""
+        """The specialist, and municipalities that have engaged them (an offer alone does not
+        unmask: a municipality could offer and withdraw to read what is hidden)."""
         own = store.profile_by_staff(conn, actor.id)
         if own is not None and own.id == p.id:
             return True
         return actor.lgcode is not None and any(
             actor.lgcode in e.days for e in store.engagements(conn, specialist_id=p.id)
-            if e.status != EngagementStatus.WITHDRAWN)
+            if e.status in (EngagementStatus.ACCEPTED, EngagementStatus.ENDED))
 
     def _profile_view(self, conn: Connection, p: Profile, full: bool) -> dict[str, Any]:
         names = store.skill_names(conn, active_only=False)
@@ -209,6 +210,7 @@ class Talent:
     def confirm_share(self, actor: StaffMember, need_id: str) -> dict[str, Any]:
         lgcode = self._manager(actor)
         with self.db.platform() as conn:
+            store.lock_need(conn, need_id)  # two confirmations at once must see each other
             need = self._need(conn, actor, need_id)
             if lgcode not in need.participants:
                 raise Forbidden("この募集の参加団体ではありません。",
@@ -406,10 +408,15 @@ class Talent:
                     raise Conflict("この募集は締め切られました。", "The need has been closed.")
                 model.check_fits(me, store.engagements(conn, specialist_id=me.id), e)
             e = replace(e, status=EngagementStatus.ACCEPTED if accept else EngagementStatus.DECLINED)
-            store.update_engagement(conn, e, self.clock.now())
+            self._move(conn, e, EngagementStatus.OFFERED)
             if accept:
                 self._refresh_filled(conn, need)
             return self._engagement_view(conn, e, need)
+
+    def _move(self, conn: Connection, e: Engagement, expected: EngagementStatus) -> None:
+        if not store.update_engagement(conn, e, self.clock.now(), expected):
+            raise Conflict("この契約は他の操作で変更されました。画面を更新してください。",
+                           "The engagement was changed meanwhile; reload it.")
 
     @staticmethod
     def _refresh_filled(conn: Connection, need: Need) -> None:
@@ -431,7 +438,7 @@ class Talent:
                 raise Conflict("打診中の契約だけを取り下げられます。",
                                "Only an offer can be withdrawn.")
             e = replace(e, status=EngagementStatus.WITHDRAWN)
-            store.update_engagement(conn, e, self.clock.now())
+            self._move(conn, e, EngagementStatus.OFFERED)
             return self._engagement_view(conn, e, need)
 
     def end(self, actor: StaffMember, engagement_id: str, last_month: object) -> dict[str, Any]:
@@ -448,7 +455,7 @@ class Talent:
                     f"last_month must lie within {e.start} to {e.end}.")])
             store.lock_specialist(conn, e.specialist_id)
             e = replace(e, status=EngagementStatus.ENDED, ended_month=month)
-            store.update_engagement(conn, e, self.clock.now())
+            self._move(conn, e, EngagementStatus.ACCEPTED)
             self._refresh_filled(conn, need)
             return self._engagement_view(conn, e, need)
 
@@ -547,7 +554,9 @@ class Talent:
         view: dict[str, Any] = {
             "id": e.id, "need_id": e.need_id, "need_title": need.title,
             "lead_lgcode": need.lead_lgcode, "specialist_id": e.specialist_id,
-            "specialist_name": person.display_name, "start": e.start, "end": e.end,
+            "specialist_name": person.display_name if "display_name" not in person.hidden
+            or e.status in (EngagementStatus.ACCEPTED, EngagementStatus.ENDED)
+            else f"専門人材 {person.id[:6]}", "start": e.start, "end": e.end,
             "ended_month": e.ended_month, "status": e.status.value,
             "status_label": model.STATUS_LABELS[e.status.value],
             "days": [{"lgcode": c, "name": munis.get(c, c), "days": d}

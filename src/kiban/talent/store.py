@@ -241,6 +241,12 @@ def insert_need(conn: Connection, need_value: Need, actor: str, at: datetime) ->
         for s in need_value.shares])
 
 
+def lock_need(conn: Connection, need_id: str) -> None:
+    """Serialises changes to one need (its shares' confirmations, its status)."""
+    conn.execute(update(talent_needs).where(talent_needs.c.id == need_id).values(
+        status=talent_needs.c.status))
+
+
 def confirm_share(conn: Connection, need_id: str, lgcode: str) -> None:
     conn.execute(update(talent_need_shares).where(
         talent_need_shares.c.need_id == need_id, talent_need_shares.c.lgcode == lgcode
@@ -285,9 +291,13 @@ def insert_engagement(conn: Connection, e: Engagement, actor: str, at: datetime)
         offered_by=actor, offered_at=at, decided_at=None))
 
 
-def update_engagement(conn: Connection, e: Engagement, at: datetime) -> None:
-    conn.execute(update(talent_engagements).where(talent_engagements.c.id == e.id).values(
+def update_engagement(conn: Connection, e: Engagement, at: datetime,
+                      expected: EngagementStatus) -> bool:
+    """Moves an engagement on from `expected`; False when a concurrent change came first."""
+    done = conn.execute(update(talent_engagements).where(
+        talent_engagements.c.id == e.id, talent_engagements.c.status == expected.value).values(
         status=e.status.value, ended_month=e.ended_month, decided_at=at))
+    return bool(done.rowcount)
 
 
 def reports(conn: Connection, engagement_id: str) -> list[dict[str, Any]]:

@@ -111,8 +111,16 @@ def idempotent(request: Request, lgcode: str, body: Any,
         raise Conflict("Idempotency-Key が長すぎます。", "Idempotency-Key is too long.",
                        field="Idempotency-Key")
     svc = services(request)
-    request_hash = hashlib.sha256(
-        (request.url.path + json.dumps(body, sort_keys=True, default=str)).encode()).hexdigest()
+    # A stored answer goes back only to the staff member who made the request, and only
+    # within their own municipality: the checks inside `run` never happen on a replay.
+    session = optional_session(request)
+    if session is None:
+        raise Unauthenticated()
+    if session.staff.lgcode != lgcode:
+        raise Forbidden("この地方公共団体のデータは扱えません。",
+                        "You cannot act for this municipality.")
+    request_hash = hashlib.sha256((session.staff.id + "\n" + request.url.path + json.dumps(
+        body, sort_keys=True, default=str)).encode()).hexdigest()
     key_row = (idempotency_keys.c.lgcode == lgcode) & (idempotency_keys.c.key == key)
     with svc.db.unit_of_work(lgcode) as conn:
         upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert

@@ -1,0 +1,179 @@
+"""Identity use cases other domains call: verify a detached signature, validate a certificate,
+and (demo and test mode only) run the test CA.
+
+Configuration (environment):
+  KIBAN_IDENTITY_TRUST_ANCHORS    PEM/DER files of trust anchors, separated by os.pathsep
+  KIBAN_IDENTITY_INTERMEDIATES    PEM/DER files of intermediate CA certificates
+  KIBAN_IDENTITY_CRLS             CRL files (PEM or DER), separated by os.pathsep
+  KIBAN_IDENTITY_POLICIES         required certificate policy OIDs, comma-separated
+  KIBAN_IDENTITY_REVOCATION       require (default) | soft | off
+  KIBAN_IDENTITY_OCSP             1: ask OCSP first (the certificate's AIA, or KIBAN_IDENTITY_OCSP_URL)
+  KIBAN_IDENTITY_FETCH_CRLS       0: never fetch CRLs from distribution points (default 1)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from kiban.core.checkdigits import is_valid_lgcode
+from kiban.core.clock import Clock, SystemClock
+from kiban.identity import testca, validation
+from kiban.identity.model import Purpose, Reason, RevocationMode, ValidationPolicy, Verification, reject
+
+
+class IdentityError(Exception):
+    """Bad usage (configuration, arguments): the CLI exits 2 on it."""
+
+
+@dataclass
+class IdentityConfig:
+    trust_anchors: list[Path] = field(default_factory=list)
+    intermediates: list[Path] = field(default_factory=list)
+    crls: list[Path] = field(default_factory=list)
+    policy: ValidationPolicy = field(default_factory=ValidationPolicy)
+    ocsp_url: str | None = None
+    mode: str = "dev"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IdentityConfig:
+        env = os.environ if env is None else env
+
+        def paths(name: str) -> list[Path]:
+            return [Path(p) for p in env.get(name, "").split(os.pathsep) if p]
+
+        try:
+            revocation = RevocationMode(env.get("KIBAN_IDENTITY_REVOCATION", "require"))
+        except ValueError as exc:
+            raise IdentityError("KIBAN_IDENTITY_REVOCATION must be require, soft or off") from exc
+        policies = frozenset(p.strip() for p in env.get("KIBAN_IDENTITY_POLICIES", "").split(",") if p.strip())
+        policy = ValidationPolicy(required_policies=policies, revocation=revocation,
+                                  use_ocsp=env.get("KIBAN_IDENTITY_OCSP", "0") == "1",
+                                  fetch_crls=env.get("KIBAN_IDENTITY_FETCH_CRLS", "1") == "1")
+        return cls(paths("KIBAN_IDENTITY_TRUST_ANCHORS"), paths("KIBAN_IDENTITY_INTERMEDIATES"),
+                   paths("KIBAN_IDENTITY_CRLS"), policy, env.get("KIBAN_IDENTITY_OCSP_URL") or None,
+                   env.get("KIBAN_MODE", "dev"))
+
+
+class IdentityService:
+    """Verification for the other domains. Trust anchors and CRL files are loaded once; CRLs
+    fetched from distribution points are cached until their nextUpdate."""
+
+    def __init__(self, config: IdentityConfig, clock: Clock | None = None,
+                 revocation: validation.Revocation | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        try:
+            self.trust = validation.TrustStore.from_files(config.trust_anchors, config.intermediates)
+            crls = [validation.load_crl(Path(p).read_bytes()) for p in config.crls]
+        except (OSError, validation.ValidationError) as exc:
+            raise IdentityError(f"cannot load trust configuration: {exc}") from exc
+        if not self.trust.anchors:
+            raise IdentityError("no trust anchor configured")
+        self.revocation = revocation or validation.Revocation(crls=crls, ocsp_url=config.ocsp_url)
+        if revocation is not None:
+            self.revocation.crls.extend(crls)
+
+    def verify_signature(self, data: bytes, signature: bytes, purpose: Purpose = Purpose.SIGNING,
+                         policy: ValidationPolicy | None = None) -> Verification:
+        """Verify a detached CMS signature over `data`. Never raises."""
+        return validation.verify_detached(data, signature, self.trust, self.revocation, self.clock.now(),
+                                          purpose, policy or self.config.policy)
+
+    def validate_certificate(self, certificate: bytes, purpose: Purpose) -> Verification:
+        """Validate one certificate (PEM or DER), e.g. the authentication certificate at login."""
+        return validation.validate_certificate(certificate, self.trust, self.revocation, self.clock.now(),
+                                               purpose, self.config.policy, self.trust.intermediates)
+
+
+def verify_files(anchors: Sequence[Path], crls: Sequence[Path], data: Path, signature: Path,
+                 revocation: RevocationMode = RevocationMode.REQUIRE, fetch_crls: bool = True,
+                 policies: Sequence[str] = (), clock: Clock | None = None) -> Verification:
+    """What `kiban identity verify` does. Raises IdentityError for bad usage (unreadable files,
+    no anchor); everything wrong with the signature is a rejection."""
+    config = IdentityConfig(list(anchors), [], list(crls), replace(
+        ValidationPolicy(), revocation=revocation, fetch_crls=fetch_crls, required_policies=frozenset(policies)))
+    service = IdentityService(config, clock)
+    try:
+        payload = data.read_bytes()
+        size = signature.stat().st_size
+    except OSError as exc:
+        raise IdentityError(f"cannot read {exc.filename}") from exc
+    if size > config.policy.max_signature_bytes:
+        return reject(Reason.OVERSIZED)
+    return service.verify_signature(payload, signature.read_bytes())
+
+
+# --- the test CA ---------------------------------------------------------------------------
+
+def _test_ca(directory: Path, mode: str) -> testca.TestCA:
+    if mode == "production":
+        raise IdentityError("the test CA and virtual cards are refused in production mode (KIBAN_MODE=production)")
+    return testca.TestCA(directory)
+
+
+class TestPki:
+    """The test CA and virtual cards; constructing it in production mode fails."""
+
+    def __init__(self, directory: Path, mode: str, clock: Clock | None = None) -> None:
+        self.ca = _test_ca(directory, mode)
+        self.clock = clock or SystemClock()
+
+    def init(self, crl_url: str = testca.DEFAULT_CRL_URL, ocsp_url: str | None = None, force: bool = False) -> Path:
+        try:
+            self.ca.init(self.clock.now(), crl_url, ocsp_url, force)
+        except testca.TestCaError as exc:
+            raise IdentityError(str(exc)) from exc
+        return self.ca.root_path
+
+    def issue_card(self, lgcode: str, resident: str, name: str, address: str, birth_date: str, sex: str,
+                   pin: str) -> testca.Card:
+        if not is_valid_lgcode(lgcode):
+            raise IdentityError(f"{lgcode} is not a valid 地方公共団体コード")
+        if sex not in ("1", "2", "3"):
+            raise IdentityError("sex must be 1 (male), 2 (female) or 3 (not stated)")
+        if not (name.strip() and address.strip() and resident.strip()):
+            raise IdentityError("resident, name and address are required")
+        try:
+            born = date.fromisoformat(birth_date)
+        except ValueError as exc:
+            raise IdentityError("birth date must be YYYY-MM-DD") from exc
+        if not pin:
+            raise IdentityError("a PIN is required")
+        person = testca.Person(lgcode, resident, name, address, born, sex)
+        try:
+            return self.ca.issue_card(person, self.clock.now())
+        except testca.TestCaError as exc:
+            raise IdentityError(str(exc)) from exc
+
+    def revoke(self, serial: str) -> None:
+        try:
+            int(serial, 16)
+        except ValueError as exc:
+            raise IdentityError("serial must be hexadecimal") from exc
+        try:
+            self.ca.revoke(serial, self.clock.now())
+        except testca.TestCaError as exc:
+            raise IdentityError(str(exc)) from exc
+
+    def refresh_crl(self) -> None:
+        try:
+            self.ca.write_crl(self.clock.now())
+        except testca.TestCaError as exc:
+            raise IdentityError(str(exc)) from exc
+
+
+def sign_with_card(card_file: Path, pin: str, data: bytes, mode: str) -> bytes:
+    """A detached CMS signature with a virtual card's signing key (test and demo mode only)."""
+    if mode == "production":
+        raise IdentityError("virtual cards are refused in production mode (KIBAN_MODE=production)")
+    try:
+        card = testca.read_card(card_file.read_bytes(), pin)
+    except OSError as exc:
+        raise IdentityError(f"cannot read {card_file}") from exc
+    except ValueError as exc:
+        raise IdentityError(str(exc)) from exc
+    return testca.sign_detached(data, card.signing_cert, card.signing_key)
