@@ -67,6 +67,7 @@ class Permission(StrEnum):
     TALENT_MANAGE = "talent.manage"  # post needs, offer engagements, evaluate
     TALENT_PROFILE = "talent.profile"  # a specialist's own profile and engagements
     STANDARD_MAINTAIN = "standard.maintain"  # accept or reject change proposals
+    OPENDATA_PUBLISH = "opendata.publish"  # publish the municipality's open datasets
 
 
 GRANTS: dict[Role, set[Permission]] = {
@@ -79,9 +80,11 @@ GRANTS: dict[Role, set[Permission]] = {
     Role.TAX_OFFICER: {Permission.DASHBOARD},
     Role.PRIVACY_OFFICER: {Permission.LEDGER_AUDIT, Permission.DASHBOARD},
     Role.MUNICIPALITY_ADMIN: {Permission.MUNICIPALITY_MANAGE, Permission.DASHBOARD,
-                              Permission.LEDGER_AUDIT, Permission.TALENT_MANAGE},
+                              Permission.LEDGER_AUDIT, Permission.TALENT_MANAGE,
+                              Permission.OPENDATA_PUBLISH},
     Role.PLATFORM_ADMIN: {Permission.PLATFORM_MANAGE},
-    Role.DIGITAL_OFFICER: {Permission.TALENT_MANAGE, Permission.DASHBOARD},
+    Role.DIGITAL_OFFICER: {Permission.TALENT_MANAGE, Permission.DASHBOARD,
+                           Permission.OPENDATA_PUBLISH},
     Role.SPECIALIST: {Permission.TALENT_PROFILE},
     Role.STANDARD_MAINTAINER: {Permission.STANDARD_MAINTAIN},
 }
@@ -240,7 +243,9 @@ class Accounts:
 
     def open_session(self, member: StaffMember, at: datetime,
                      kind: str = "browser") -> tuple[str, Session]:
-        token = secrets.token_urlsafe(32)
+        # API tokens carry a prefix: secret scanners can spot a leaked one, and a token never
+        # starts with "-", which command lines would take for an option.
+        token = ("kbn_" if kind == "api" else "") + secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         lifetime = SESSION_LIFETIME if kind == "browser" else API_TOKEN_LIFETIME
         with self.db.platform() as conn:

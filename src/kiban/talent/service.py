@@ -28,6 +28,8 @@ from kiban.platform.tenants import Municipalities
 from kiban.talent import model, store
 from kiban.talent.model import Engagement, EngagementStatus, Need, NeedStatus, Profile
 
+LIST_LIMIT = 200  # open needs listed or ranked at once, soonest first
+
 
 def _new_id() -> str:
     return uuid.uuid4().hex
@@ -280,7 +282,7 @@ class Talent:
                     return []
                 found = store.needs(conn, lgcode=actor.lgcode)
             else:
-                found = store.needs(conn, statuses=[NeedStatus.OPEN.value])
+                found = store.needs(conn, statuses=[NeedStatus.OPEN.value], limit=LIST_LIMIT)
             return [self._need_view(conn, n, munis) for n in found]
 
     # -- matching --------------------------------------------------------------------
@@ -313,7 +315,7 @@ class Talent:
         """Open needs for the signed-in specialist, best first, with reasons."""
         with self.db.platform() as conn:
             me = self._specialist(conn, actor)
-            open_needs = store.needs(conn, statuses=[NeedStatus.OPEN.value])
+            open_needs = store.needs(conn, statuses=[NeedStatus.OPEN.value], limit=LIST_LIMIT)
             munis = self._known_municipalities()
             ranked = model.rank_needs(
                 me, [(n, frozenset(prefecture_of(c) for c in n.participants))
@@ -544,11 +546,14 @@ class Talent:
             else:
                 found = []
             needs = {n.id: n for n in store.needs(conn)} if found else {}
-            return [self._engagement_view(conn, e, needs[e.need_id], detail=False) for e in found]
+            munis = self._known_municipalities()
+            return [self._engagement_view(conn, e, needs[e.need_id], detail=False, munis=munis)
+                    for e in found]
 
     def _engagement_view(self, conn: Connection, e: Engagement, need: Need,
-                         detail: bool = True) -> dict[str, Any]:
-        munis = self._known_municipalities()
+                         detail: bool = True, munis: Mapping[str, str] | None = None
+                         ) -> dict[str, Any]:
+        munis = munis if munis is not None else self._known_municipalities()
         person = store.profile(conn, e.specialist_id)
         assert person is not None
         view: dict[str, Any] = {

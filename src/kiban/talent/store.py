@@ -215,8 +215,10 @@ def need(conn: Connection, need_id: str) -> tuple[Need, dict[str, Any]] | None:
 
 
 def needs(conn: Connection, *, statuses: Sequence[str] | None = None,
-          lgcode: str | None = None) -> list[Need]:
+          lgcode: str | None = None, limit: int | None = None) -> list[Need]:
     query = select(talent_needs).order_by(talent_needs.c.start_month, talent_needs.c.id)
+    if limit is not None:
+        query = query.limit(limit)
     if statuses:
         query = query.where(talent_needs.c.status.in_(list(statuses)))
     if lgcode:
