@@ -13,6 +13,7 @@ config = context.config
 target_metadata = None
 if config.attributes.get("autogenerate") or context.get_x_argument(as_dictionary=True).get(
         "autogenerate"):
+    import kiban.opendata.store
     import kiban.platform.tables
     import kiban.registry.store
     import kiban.standard.store

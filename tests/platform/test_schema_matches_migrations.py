@@ -8,6 +8,7 @@ import re
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import kiban.opendata.store
 import kiban.platform.tables
 import kiban.registry.store
 import kiban.standard.store

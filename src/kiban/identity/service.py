@@ -9,15 +9,29 @@ Configuration (environment):
   KIBAN_IDENTITY_REVOCATION       require (default) | soft | off
   KIBAN_IDENTITY_OCSP             1: ask OCSP first (the certificate's AIA, or KIBAN_IDENTITY_OCSP_URL)
   KIBAN_IDENTITY_FETCH_CRLS       0: never fetch CRLs from distribution points (default 1)
+
+Document signing (the key each municipality signs issued certificates with):
+  KIBAN_DOCUMENT_KEY_DIR          directory of <lgcode>.key.pem, <lgcode>.crt.pem and optional
+                                  <lgcode>.chain.pem (issuer certificates); required in production
+  KIBAN_DOCUMENT_KEY_PASSPHRASE   passphrase of the key files, if they are encrypted
+  KIBAN_TEST_CA_DIR               test and demo mode: the test CA that issues a municipality's
+                                  document-signing key on first use (default var/test-ca; in
+                                  KIBAN_MODE=test a temporary directory per process)
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiban.core.checkdigits import is_valid_lgcode
 from kiban.core.clock import Clock, SystemClock
@@ -177,3 +191,88 @@ def sign_with_card(card_file: Path, pin: str, data: bytes, mode: str) -> bytes:
     except ValueError as exc:
         raise IdentityError(str(exc)) from exc
     return testca.sign_detached(data, card.signing_cert, card.signing_key)
+
+
+# --- document-signing keys -----------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class DocumentKey:
+    """A municipality's document-signing key, certificate and issuer chain (PEM)."""
+
+    key_pem: bytes
+    certificate_pem: bytes
+    chain_pem: bytes
+    source: str  # "configured" or "test-ca"
+
+
+def configured_document_key(lgcode: str, env: Mapping[str, str] | None = None) -> DocumentKey | None:
+    """The key configured for the municipality (KIBAN_DOCUMENT_KEY_DIR), None when no directory
+    is configured. IdentityError when the directory lacks the municipality's files or they do
+    not match."""
+    env = os.environ if env is None else env
+    directory = env.get("KIBAN_DOCUMENT_KEY_DIR")
+    if not directory:
+        return None
+    if not is_valid_lgcode(lgcode):
+        raise IdentityError(f"{lgcode} is not a valid 地方公共団体コード")
+    base = Path(directory)
+    try:
+        key_pem = (base / f"{lgcode}.key.pem").read_bytes()
+        cert_pem = (base / f"{lgcode}.crt.pem").read_bytes()
+        chain_path = base / f"{lgcode}.chain.pem"
+        chain_pem = chain_path.read_bytes() if chain_path.exists() else b""
+    except OSError as exc:
+        raise IdentityError(f"no document-signing key for {lgcode} in KIBAN_DOCUMENT_KEY_DIR") from exc
+    passphrase = env.get("KIBAN_DOCUMENT_KEY_PASSPHRASE")
+    try:
+        key = serialization.load_pem_private_key(key_pem, passphrase.encode() if passphrase else None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        if chain_pem:
+            x509.load_pem_x509_certificates(chain_pem)
+    except (ValueError, TypeError) as exc:
+        raise IdentityError(f"the document-signing key or certificate of {lgcode} cannot be read") from exc
+    public = cert.public_key()
+    if not (isinstance(key, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey)
+            and key.public_key().public_numbers() == public.public_numbers()):
+        raise IdentityError(f"the document-signing key of {lgcode} is not RSA or does not match its certificate")
+    unencrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    return DocumentKey(unencrypted, cert_pem, chain_pem, "configured")
+
+
+@functools.cache
+def _scratch_ca_dir() -> str:
+    return tempfile.mkdtemp(prefix="kiban-test-ca-")
+
+
+def document_key(lgcode: str, municipality: str, mode: str, env: Mapping[str, str] | None = None,
+                 clock: Clock | None = None) -> DocumentKey:
+    """The key to sign the municipality's documents with: the configured one; else, in test and
+    demo mode only, a new one from the test CA (created when missing). Production mode never
+    falls back to a default: without a configured key it raises IdentityError."""
+    env = os.environ if env is None else env
+    configured = configured_document_key(lgcode, env)
+    if configured is not None:
+        return configured
+    if mode == "production":
+        raise IdentityError("document signing needs a configured key in production mode (KIBAN_DOCUMENT_KEY_DIR)")
+    directory = env.get("KIBAN_TEST_CA_DIR")
+    if not directory:
+        # Test mode: a throwaway CA per process (the issued key is kept in the database anyway).
+        directory = _scratch_ca_dir() if mode == "test" else str(PROJECT_ROOT / "var" / "test-ca")
+    ca = _test_ca(Path(directory), mode)
+    now = (clock or SystemClock()).now()
+    if not ca.exists():
+        try:
+            ca.init(now)
+        except testca.TestCaError:
+            pass  # made meanwhile by another process
+    key, cert = ca.issue_document_signer(lgcode, municipality, now)
+    return DocumentKey(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption()),
+        cert.public_bytes(serialization.Encoding.PEM), ca.root().public_bytes(serialization.Encoding.PEM),
+        "test-ca")

@@ -213,6 +213,35 @@ class TestCA:
         self._save(state)
         return Card(signing_key, signing, auth_key, auth, [root])
 
+    def issue_document_signer(self, lgcode: str, municipality: str, now: datetime,
+                              years: int = 5) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+        """A municipality's document-signing certificate (the key that signs issued certificates
+        as PDF): keyUsage digitalSignature + nonRepudiation, the municipality named in the
+        subject (O, with the 地方公共団体コード as OU)."""
+        state = self._state()
+        root, root_key = self.root(), self._root_key()
+        key = new_key()
+        subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, municipality or lgcode),
+                             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, lgcode),
+                             x509.NameAttribute(NameOID.COMMON_NAME, f"{municipality} 文書署名 (TEST ONLY)")])
+        until = min(now + timedelta(days=365 * years), root.not_valid_after_utc)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(root.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(minutes=5)).not_valid_after(until)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                               critical=False)
+                .sign(root_key, hashes.SHA256()))
+        issued: list[dict[str, str]] = state["issued"]  # type: ignore[assignment]
+        issued.append({"serial": format(cert.serial_number, "X"), "kind": "document", "lgcode": lgcode,
+                       "resident": "", "issued_at": now.isoformat()})
+        self._save(state)
+        return key, cert
+
     def revoke(self, serial_hex: str, now: datetime) -> x509.CertificateRevocationList:
         state = self._state()
         serial = format(int(serial_hex, 16), "X")

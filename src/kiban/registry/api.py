@@ -302,6 +302,18 @@ def list_certificates(request: Request, lgcode: LgCode, session: Auth) -> list[d
     return services(request).registry.certificates(session.staff, lgcode)
 
 
+class WithdrawalIn(Strict):
+    reason: str = Field(min_length=1, max_length=200, description="why the certificate is withdrawn")
+
+
+@router.post("/certificates/{serial}/withdraw", summary="Withdraw an issued certificate (supervisor)")
+def withdraw_certificate(request: Request, lgcode: LgCode, session: Auth,
+                         serial: Annotated[str, Path(pattern=r"^[0-9A-Za-z-]{1,20}$")],
+                         body: WithdrawalIn) -> dict[str, Any]:
+    """/verify reports the certificate withdrawn from then on."""
+    return services(request).registry.withdraw_certificate(session.staff, lgcode, serial, body.reason)
+
+
 @router.post("/suppressions", status_code=201,
              summary="Set a 支援措置 suppression (supervisor) — JR-0301")
 def set_suppression(request: Request, lgcode: LgCode, session: Auth,

@@ -4,7 +4,9 @@ transaction: a refused change leaves nothing behind."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from collections.abc import Callable
@@ -12,6 +14,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Connection
 
 from kiban.core.checkdigits import is_valid_juminhyo_code, is_valid_lgcode, with_check_digit
@@ -25,7 +30,8 @@ from kiban.core.errors import (
     ValidationFailed,
 )
 from kiban.core.text import fold_kana, fold_kanji, is_kana_reading
-from kiban.documents import juminhyo
+from kiban.documents import juminhyo, signing
+from kiban.identity import service as identity
 from kiban.platform import ledger
 from kiban.platform.auth import Permission, StaffMember
 from kiban.platform.db import Database, before_commit, switch_tenant
@@ -123,10 +129,43 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def verification_code(secret: str, lgcode: str, serial: str, content_hash: str) -> str:
+    """The short code printed on a signed certificate: an HMAC-SHA256, under the platform
+    secret, of the municipality, serial and the SHA-256 of the rendered document; 40 bits as
+    8 base32 characters, XXXX-XXXX."""
+    mac = hmac.new(secret.encode(), f"kiban-verify|{lgcode}|{serial}|{content_hash}".encode(),
+                   hashlib.sha256).digest()
+    text = base64.b32encode(mac[:5]).decode()
+    return f"{text[:4]}-{text[4:]}"
+
+
+def _key_row(lgcode: str, key: identity.DocumentKey, clock: Clock) -> dict[str, Any]:
+    cert = x509.load_pem_x509_certificate(key.certificate_pem)
+    return {"lgcode": lgcode, "fingerprint": cert.fingerprint(hashes.SHA256()).hex(),
+            "certificate": key.certificate_pem.decode(), "chain": key.chain_pem.decode(),
+            "private_key": key.key_pem.decode(), "source": key.source, "created_at": clock.now()}
+
+
+def _verdict(row: dict[str, Any], muni: dict[str, Any] | None,
+             signer: x509.Certificate | None) -> dict[str, Any]:
+    withdrawn = row["withdrawn_at"] is not None
+    return {
+        "authentic": True, "reason": "withdrawn" if withdrawn else "ok",
+        "lgcode": row["lgcode"], "serial": row["serial"], "kind": row["kind"],
+        "municipality": f"{muni['prefecture']}{muni['name']}" if muni else None,
+        "issued_at": row["issued_at"].isoformat(),
+        "signer": signer.subject.rfc4514_string() if signer is not None else None,
+        "withdrawn": withdrawn,
+        "withdrawn_at": row["withdrawn_at"].isoformat() if withdrawn else None,
+        "withdrawal_reason": row["withdrawal_reason"] if withdrawn else None,
+    }
+
+
 class Registry:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._signing_keys: dict[tuple[str, str], signing.SigningKey] = {}  # (lgcode, fingerprint)
 
     def today(self) -> date:
         return today_jst(self.clock)
@@ -1108,6 +1147,7 @@ class Registry:
                          "name": str(requester.get("name") or "").strip(),
                          "purpose": str(requester.get("purpose") or "").strip()}
         want = Status.REMOVED if kind == "joshu" else Status.ACTIVE
+        signer = self.document_signer(lgcode)
         with self.db.tenant(lgcode) as conn:
             muni = Municipalities.get_in(conn, lgcode)
             if form is None:
@@ -1161,6 +1201,10 @@ class Registry:
                                     f"The certificate cannot be printed: {exc}",
                                     field="resident_ids") from exc
             sha = hashlib.sha256(pdf).hexdigest()
+            code = verification_code(self.db.settings.secret_key, lgcode, serial, sha)
+            pdf = signing.sign(pdf, signer, lgcode, serial, code,
+                               f"{muni['prefecture']}{muni['name']}")
+            signed_sha = hashlib.sha256(pdf).hexdigest()
             recorded_options: dict[str, Any] = {**options, "form": form,
                                                 "fee": muni["settings"]["certificate_fee"]}
             if kind == "kisai_jiko":
@@ -1168,14 +1212,121 @@ class Registry:
             store.insert_certificate(conn, {
                 "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
                 "options": recorded_options, "content_hash": sha, "issued_at": issued,
-                "issued_by": actor.id, "requester": requester})
+                "issued_by": actor.id, "requester": requester, "signed_hash": signed_sha})
             self._log(conn, lgcode, actor, "certificate", ids, serial)
             ledger.append(conn, lgcode, "registry.certificate_issued", serial,
                           {"kind": kind, "residents": list(ids), "options": options,
                            "form": form, "fee": muni["settings"]["certificate_fee"],
                            "requester": requester["kind"] if requester else None,
-                           "sha256": sha}, actor.id, issued)
+                           "sha256": sha, "signed_sha256": signed_sha}, actor.id, issued)
             return serial, pdf
+
+    # --- signed documents and their verification (issue 5 part 6) ----------------------------
+
+    def document_signer(self, lgcode: str) -> signing.SigningKey:
+        """The municipality's document-signing key: the configured one (production needs it),
+        else, in test and demo mode, the newest stored one, issued by the test CA on first use.
+        Every certificate used is recorded, so documents signed before a key change verify."""
+        mode = self.db.settings.mode
+        configured = None
+        try:
+            configured = identity.configured_document_key(lgcode)
+            if configured is None and mode == "production":
+                identity.document_key(lgcode, "", mode)  # raises: never a default key
+        except identity.IdentityError as exc:
+            raise RuleViolation("文書署名鍵が設定されていないため、証明書を交付できません。",
+                                f"Certificates cannot be issued: {exc}") from exc
+        with self.db.tenant(lgcode) as conn:
+            if configured is not None:
+                row = _key_row(lgcode, configured, self.clock)
+                if not any(k["fingerprint"] == row["fingerprint"] for k in store.document_keys(conn, lgcode)):
+                    store.add_document_key(conn, {**row, "private_key": None})
+                return self._signing_key(lgcode, row["fingerprint"], configured.key_pem,
+                                         configured.certificate_pem, configured.chain_pem)
+            keys = [k for k in store.document_keys(conn, lgcode) if k["private_key"]]
+            if keys:
+                k = keys[0]
+                return self._signing_key(lgcode, k["fingerprint"], k["private_key"].encode(),
+                                         k["certificate"].encode(), k["chain"].encode())
+            muni = Municipalities.get_in(conn, lgcode)
+        try:
+            made = identity.document_key(lgcode, f"{muni['prefecture']}{muni['name']}", mode, clock=self.clock)
+        except identity.IdentityError as exc:
+            raise RuleViolation("文書署名鍵を用意できません。", f"No document-signing key: {exc}") from exc
+        with self.db.tenant(lgcode) as conn:
+            store.add_document_key(conn, _key_row(lgcode, made, self.clock))
+            k = next(k for k in store.document_keys(conn, lgcode) if k["private_key"])
+        return self._signing_key(lgcode, k["fingerprint"], k["private_key"].encode(), k["certificate"].encode(),
+                                 k["chain"].encode())
+
+    def _signing_key(self, lgcode: str, fingerprint: str, key_pem: bytes, cert_pem: bytes,
+                     chain_pem: bytes) -> signing.SigningKey:
+        cached = self._signing_keys.get((lgcode, fingerprint))
+        if cached is None:
+            key = serialization.load_pem_private_key(key_pem, None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            chain = tuple(x509.load_pem_x509_certificates(chain_pem)) if chain_pem.strip() else ()
+            cached = signing.SigningKey(key, x509.load_pem_x509_certificate(cert_pem), chain)
+            self._signing_keys[(lgcode, fingerprint)] = cached
+        return cached
+
+    def withdraw_certificate(self, actor: StaffMember, lgcode: str, serial: str,
+                             reason: str) -> dict[str, Any]:
+        """Withdraw an issued certificate (a supervisor's act): /verify then reports it withdrawn."""
+        actor.require(Permission.REGISTRY_AUTHORITY, lgcode)
+        reason = (reason or "").strip()
+        if not reason or len(reason) > 200:
+            raise ValidationFailed([FieldError("reason", "取消しの理由を200字以内で入力してください。",
+                                               "A reason of at most 200 characters is required.")])
+        with self.db.tenant(lgcode) as conn:
+            row = store.get_certificate(conn, lgcode, serial)
+            if row is None:
+                raise NotFound("その証明書はありません。", "No such certificate.")
+            if row["withdrawn_at"] is not None:
+                raise Conflict("この証明書はすでに取り消されています。", "The certificate is already withdrawn.")
+            now = self.clock.now()
+            store.withdraw_certificate(conn, lgcode, serial, {
+                "withdrawn_at": now, "withdrawn_by": actor.id, "withdrawal_reason": reason})
+            ledger.append(conn, lgcode, "registry.certificate_withdrawn", serial, {"reason": reason},
+                          actor.id, now)
+            return {"serial": serial, "withdrawn_at": now.isoformat(), "withdrawn_by": actor.id,
+                    "withdrawal_reason": reason}
+
+    def verify_code(self, lgcode: str, serial: str, code: str) -> dict[str, Any]:
+        """Public: is `code` the verification code of certificate `serial`? A wrong code and an
+        unknown serial get the same answer, so the answer does not tell whether a serial exists."""
+        row = None
+        if is_valid_lgcode(lgcode) and 0 < len(serial) <= 20:
+            with self.db.tenant(lgcode) as conn:
+                row = store.get_certificate(conn, lgcode, serial)
+                muni = Municipalities.get_in(conn, lgcode) if row else None
+        expected = verification_code(self.db.settings.secret_key, lgcode, serial,
+                                     row["content_hash"] if row else "0" * 64)
+        given = "".join(ch for ch in code.upper() if ch.isalnum())
+        matches = hmac.compare_digest(expected.replace("-", "").encode(), given.encode()[:64])
+        if row is None or not matches or not row.get("signed_hash"):
+            return {"authentic": False, "reason": "no_match"}
+        return _verdict(row, muni, None)
+
+    def verify_pdf(self, pdf: bytes) -> dict[str, Any]:
+        """Public: is this PDF a certificate this platform issued, unaltered, and still in force?"""
+        def pinned(lgcode: str) -> list[x509.Certificate]:
+            if not is_valid_lgcode(lgcode):
+                return []
+            with self.db.tenant(lgcode) as conn:
+                return [x509.load_pem_x509_certificate(k["certificate"].encode())
+                        for k in store.document_keys(conn, lgcode)]
+
+        result = signing.inspect(pdf, pinned)
+        if not result.ok or result.lgcode is None or result.serial is None:
+            return {"authentic": False, "reason": result.reason}
+        with self.db.tenant(result.lgcode) as conn:
+            row = store.get_certificate(conn, result.lgcode, result.serial)
+            muni = Municipalities.get_in(conn, result.lgcode) if row else None
+        if row is None or row.get("signed_hash") != hashlib.sha256(pdf).hexdigest():
+            return {"authentic": False, "reason": "not_issued"}
+        signer = x509.load_der_x509_certificate(result.certificate_der or b"")
+        return _verdict(row, muni, signer)
 
     def certificates(self, actor: StaffMember, lgcode: str) -> list[dict[str, Any]]:
         actor.require(Permission.CERTIFICATE_ISSUE, lgcode)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
@@ -154,8 +155,30 @@ certificates = Table(
     Column("issued_by", String(32), nullable=False),
     # Who asked (JR-0505): {"kind": "self" | "third_party", "name", "purpose"}; None: not said.
     Column("requester", JSON, nullable=True),
+    # The issued document is the PAdES-signed PDF (content_hash is the rendered PDF before
+    # signing, which the verification code covers); withdrawn: no longer vouched for.
+    Column("signed_hash", String(64), nullable=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(32), nullable=True),
+    Column("withdrawal_reason", String(200), nullable=True),
     PrimaryKeyConstraint("lgcode", "serial"),
     **tenant_table_kwargs("certificates"),
+)
+
+# Each municipality's document-signing certificates, current and past (so documents signed
+# before a key change still verify). The private key is kept only for a key the test CA issued
+# (test and demo mode); a configured production key stays in its files.
+document_signing_keys = Table(
+    "document_signing_keys", metadata,
+    Column("lgcode", String(6), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("certificate", Text, nullable=False),
+    Column("chain", Text, nullable=False),
+    Column("private_key", Text, nullable=True),
+    Column("source", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("lgcode", "fingerprint"),
+    **tenant_table_kwargs("document_signing_keys"),
 )
 
 counters = Table(
@@ -492,6 +515,30 @@ def next_counter(conn: Connection, lgcode: str, name: str) -> int:
 
 def insert_certificate(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(certificates).values(**row))
+
+
+def get_certificate(conn: Connection, lgcode: str, serial: str) -> dict[str, Any] | None:
+    row = conn.execute(select(certificates).where(certificates.c.lgcode == lgcode,
+                                                  certificates.c.serial == serial)).first()
+    return dict(row._mapping) if row else None
+
+
+def withdraw_certificate(conn: Connection, lgcode: str, serial: str, values: dict[str, Any]) -> None:
+    conn.execute(update(certificates).where(certificates.c.lgcode == lgcode, certificates.c.serial == serial)
+                 .values(**values))
+
+
+def document_keys(conn: Connection, lgcode: str) -> list[dict[str, Any]]:
+    """Newest first."""
+    return [dict(r._mapping) for r in conn.execute(
+        select(document_signing_keys).where(document_signing_keys.c.lgcode == lgcode)
+        .order_by(document_signing_keys.c.created_at.desc()))]
+
+
+def add_document_key(conn: Connection, row: dict[str, Any]) -> None:
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(upsert(document_signing_keys).values(**row)
+                 .on_conflict_do_nothing(index_elements=["lgcode", "fingerprint"]))
 
 
 def list_certificates(conn: Connection, lgcode: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kiban import __version__
 from kiban.core.clock import Clock, SystemClock
 from kiban.core.errors import FieldError, KibanError, ValidationFailed
+from kiban.identity import verify_api, verify_pages
+from kiban.opendata import api as opendata_api
 from kiban.platform import settings as settings_module
 from kiban.platform.db import Database, bypasses_row_security
 from kiban.platform.settings import Settings, UnsafeConfiguration
@@ -171,4 +173,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     app.include_router(standard_api.router)
     app.include_router(standard_pages.router)
     app.include_router(talent_pages.router)
+    app.include_router(verify_api.router)
+    app.include_router(verify_pages.router)
+    app.include_router(opendata_api.router)
     return app
