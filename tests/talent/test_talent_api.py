@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kiban.web.app import create_app
-from kiban_testkit import LG_A, LG_B, PASSWORD, World
+from kiban_testkit import LG_A, LG_B, PASSWORD, World, bearer
 
 LG_C = "132012"  # 八王子市
 LG_D = "132021"  # 立川市
@@ -23,10 +23,7 @@ class Pool:
     world: World
 
     def auth(self, username: str) -> dict[str, str]:
-        response = self.client.post("/api/v1/tokens",
-                                    json={"username": username, "password": PASSWORD})
-        assert response.status_code == 201, response.text
-        return {"Authorization": f"Bearer {response.json()['token']}"}
+        return bearer(self.client, username)
 
 
 @pytest.fixture

@@ -246,9 +246,23 @@ class Talent:
 
     def _need_view(self, conn: Connection, need: Need, munis: Mapping[str, str]
                    ) -> dict[str, Any]:
+        return self._need_views(conn, [need], munis)[need.id]
+
+    def _need_views(self, conn: Connection, needs: list[Need], munis: Mapping[str, str]
+                    ) -> dict[str, dict[str, Any]]:
+        """Views of several needs with two queries in all (skill names, engagements), not
+        two per need."""
         names = store.skill_names(conn, active_only=False)
-        engaged = sum(e.days_per_month for e in store.engagements(conn, need_ids=[need.id])
-                      if e.status == EngagementStatus.ACCEPTED)
+        engaged: dict[str, int] = {}
+        for e in store.engagements(conn, need_ids=[n.id for n in needs]) if needs else []:
+            if e.status == EngagementStatus.ACCEPTED:
+                engaged[e.need_id] = engaged.get(e.need_id, 0) + e.days_per_month
+        return {need.id: self._view_of(need, munis, names, engaged.get(need.id, 0))
+                for need in needs}
+
+    @staticmethod
+    def _view_of(need: Need, munis: Mapping[str, str], names: Mapping[str, str],
+                 engaged: int) -> dict[str, Any]:
         return {
             "id": need.id, "lead_lgcode": need.lead_lgcode, "title": need.title,
             "tasks": need.tasks, "required_skills": list(need.required_skills),
@@ -283,7 +297,8 @@ class Talent:
                 found = store.needs(conn, lgcode=actor.lgcode)
             else:
                 found = store.needs(conn, statuses=[NeedStatus.OPEN.value], limit=LIST_LIMIT)
-            return [self._need_view(conn, n, munis) for n in found]
+            views = self._need_views(conn, found, munis)
+            return [views[n.id] for n in found]
 
     # -- matching --------------------------------------------------------------------
 
@@ -322,10 +337,10 @@ class Talent:
                      for n in open_needs],
                 store.engagements(conn, specialist_id=me.id),
                 store.skill_names(conn, active_only=False))
-            by_id = {n.id: n for n in open_needs}
+            views = self._need_views(conn, open_needs, munis)
             return [{"rank": i + 1, "score": m.score, "eligible": m.eligible,
                      "reasons": list(m.reasons),
-                     "need": self._need_view(conn, by_id[m.need_id], munis)}
+                     "need": views[m.need_id]}
                     for i, m in enumerate(ranked)]
 
     # -- engagements -----------------------------------------------------------------
