@@ -16,4 +16,4 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(settings: Settings) -> None:
-    command.upgrade(alembic_config(settings.admin_database_url), "head")
+    command.upgrade(alembic_config(settings.admin_database_url), "heads")
