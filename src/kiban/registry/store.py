@@ -94,7 +94,9 @@ residents = Table(
     Index("ix_residents_full_name", "lgcode", "full_name_key", "id"),
     Index("ix_residents_given_name", "lgcode", "given_name_key", "id"),
     Index("ix_residents_birth_date", "lgcode", "birth_date"),
-    Index("ix_residents_household", "lgcode", "household_id"),
+    # birth_date too: members come in birth order, and without it SQLite would rather walk
+    # the birth-date index over the whole municipality than sort a household of a few.
+    Index("ix_residents_household", "lgcode", "household_id", "birth_date"),
     **tenant_table_kwargs("residents"),
 )
 
