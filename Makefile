@@ -55,6 +55,12 @@ bench: install
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/standard.py
 	$(PY) benchmarks/identity.py
+	$(PY) benchmarks/opendata.py
+	$(PY) benchmarks/linkage.py
+	$(PY) benchmarks/tax.py
+	$(PY) benchmarks/tax_assess.py
+	$(PY) benchmarks/privacy.py
+	$(PY) benchmarks/assist.py
 
 clean:
 	rm -rf $(VENV) var/*.db* .pytest_cache .mypy_cache .ruff_cache

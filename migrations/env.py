@@ -13,11 +13,17 @@ config = context.config
 target_metadata = None
 if config.attributes.get("autogenerate") or context.get_x_argument(as_dictionary=True).get(
         "autogenerate"):
+    import kiban.assist.store
+    import kiban.identity.store
+    import kiban.linkage.store
     import kiban.opendata.store
     import kiban.platform.tables
+    import kiban.privacy.store
     import kiban.registry.store
     import kiban.standard.store
-    import kiban.talent.store  # noqa: F401
+    import kiban.talent.store
+    import kiban.tax.batch_store
+    import kiban.tax.settings_store  # noqa: F401
     from kiban.platform.db import metadata as target_metadata
 
 

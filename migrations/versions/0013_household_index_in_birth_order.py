@@ -3,13 +3,13 @@ from it in order (SQLite otherwise walked the municipality's birth-date index: 3
 certificate among 20,000 residents).
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0012
 """
 
 from alembic import op
 
 revision = '0013'
-down_revision = '0006'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

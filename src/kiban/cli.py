@@ -11,13 +11,17 @@ from typing import Annotated
 import typer
 
 from kiban import demo as demo_module
+from kiban.assist import cli as assist_cli
 from kiban.clikit import fail, services
 from kiban.core.errors import KibanError
 from kiban.identity import cli as identity_cli
+from kiban.linkage import cli as linkage_cli
+from kiban.opendata import cli as opendata_cli
 from kiban.platform import settings as settings_module
 from kiban.registry import cli as registry_cli
 from kiban.standard import cli as standard_cli
 from kiban.talent import cli as talent_cli
+from kiban.tax import cli as tax_cli
 
 app = typer.Typer(help="Kiban (基盤): the shared municipal platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -30,11 +34,15 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(talent_cli.app, name="talent")
+app.add_typer(opendata_cli.app, name="opendata")
+app.add_typer(tax_cli.app, name="tax")
 app.add_typer(standard_cli.app, name="standard")
 app.add_typer(standard_cli.conformance_app, name="conformance")
 app.add_typer(demo_module.app, name="demo")
 app.add_typer(identity_cli.app, name="identity")
 app.add_typer(identity_cli.pki_app, name="pki")
+app.add_typer(linkage_cli.app, name="linkage")
+app.add_typer(assist_cli.app, name="assist")
 
 
 @db_app.command("upgrade")

@@ -17,11 +17,16 @@ import typer
 
 from kiban.core.clock import SystemClock, today_jst
 from kiban.core.errors import Conflict, KibanError
+from kiban.identity import demo as identity_demo
+from kiban.identity import service as identity_service
+from kiban.linkage import demo as linkage_demo
+from kiban.opendata import demo as opendata_demo
 from kiban.platform import settings as settings_module
 from kiban.platform.auth import ROLE_LABELS, Role, StaffMember
 from kiban.platform.db import Database
 from kiban.registry import synthetic
 from kiban.registry.migration import RegistryMigration
+from kiban.tax import batch_demo as tax_demo
 from kiban.web.context import Services
 
 app = typer.Typer(help="Demo data (fictional residents, demo staff).", no_args_is_help=True)
@@ -155,6 +160,15 @@ def seed(residents: Annotated[int, typer.Option(
         logins.append((PLATFORM_ADMIN, Role.PLATFORM_ADMIN.value, "-", created))
         _seed_talent(svc, logins)
         _seed_standard(svc, logins)
+        typer.echo(f"assist: {svc.assist.seed_demo()} FAQs (shared bank and each demo municipality's)")
+        opendata_demo.seed(svc.db, clock, svc.accounts, [(m.lgcode, m.name, m.prefecture, [
+            t[0] for t in m.towns]) for m in MUNICIPALITIES], typer.echo)
+        linkage_demo.seed(svc, typer.echo)
+        identity_demo.seed(svc.db, clock, svc.registry, svc.municipalities, MUNICIPALITIES[0].lgcode,
+                           settings.mode, identity_service.PROJECT_ROOT / "var", typer.echo)
+        tax_demo.seed(svc, [m.lgcode for m in MUNICIPALITIES], typer.echo)
+        typer.echo(f"privacy: budget and call for proposals in "
+                   f"{svc.privacy.seed_demo([m.lgcode for m in MUNICIPALITIES])} municipalities")
     except KibanError as exc:
         typer.echo(f"error: {exc.en} / {exc.ja}", err=True)
         raise typer.Exit(2) from exc

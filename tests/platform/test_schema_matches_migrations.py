@@ -8,11 +8,17 @@ import re
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import kiban.assist.store
+import kiban.identity.store
+import kiban.linkage.store
 import kiban.opendata.store
 import kiban.platform.tables
+import kiban.privacy.store
 import kiban.registry.store
 import kiban.standard.store
-import kiban.talent.store  # noqa: F401 - every store registers its tables
+import kiban.talent.store
+import kiban.tax.batch_store
+import kiban.tax.settings_store  # noqa: F401
 from kiban.platform.db import make_engine, metadata
 from kiban_testkit import Backend
 

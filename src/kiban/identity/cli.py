@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from kiban.core.errors import KibanError
 from kiban.identity import service, testca
 from kiban.identity.model import RevocationMode
 
@@ -128,4 +131,76 @@ def sign(data: Annotated[Path, typer.Argument(help="the payload to sign")],
     except service.IdentityError as exc:
         _usage(str(exc))
     out.write_bytes(signature)
+    typer.echo(f"wrote {out}")
+
+
+# --- linking cards to resident records, and revocation from the registry's changes ----------
+
+def _links() -> tuple[Any, Any]:
+    from kiban.clikit import services
+    from kiban.identity import linking
+
+    svc = services()
+    return svc, linking.for_platform(svc.db, svc.clock, svc.registry, svc.municipalities, svc.settings.mode)
+
+
+@app.command("link-card")
+def link_card(lgcode: Annotated[str, typer.Option(help="地方公共団体コード")],
+              card: Annotated[Path, typer.Option(help="the virtual card (PKCS#12)")],
+              pin: Annotated[str, typer.Option(envvar="KIBAN_CARD_PIN")] = DEFAULT_PIN) -> None:
+    """Link a virtual card to the resident record its 基本4情報 name (as the card app does:
+    the authentication certificate signed with the signing key). Exit 1 when not linked."""
+    try:
+        the_card = testca.read_card(card.read_bytes(), pin)
+    except (OSError, ValueError) as exc:
+        _usage(f"cannot read the card: {exc}")
+    auth = the_card.auth_cert.public_bytes(Encoding.DER)
+    signature = testca.sign_detached(auth, the_card.signing_cert, the_card.signing_key)
+    svc, links = _links()
+    try:
+        result = links.link_card(lgcode, auth, signature)
+    except (service.IdentityError, KibanError) as exc:
+        _usage(str(exc))
+    finally:
+        svc.db.dispose()
+    typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    raise typer.Exit(0 if result.linked else 1)
+
+
+@app.command("process-changes")
+def process_changes(
+    lgcode: Annotated[list[str] | None, typer.Option(help="地方公共団体コード (default: every one)")] = None,
+    watch: Annotated[float, typer.Option(help="keep polling every N seconds (0: one pass)")] = 0,
+) -> None:
+    """Read the registry's change feed from the stored cursor and revoke the certificates the
+    changes invalidate. Idempotent: safe to run again, or from several workers."""
+    svc, links = _links()
+    try:
+        while True:
+            codes = lgcode or [m["lgcode"] for m in svc.municipalities.list()]
+            for code in codes:
+                typer.echo(json.dumps(links.process_changes(code)))
+            if watch <= 0:
+                break
+            time.sleep(watch)
+    except KibanError as exc:
+        _usage(exc.en)
+    finally:
+        svc.db.dispose()
+
+
+@pki_app.command("export-login-key")
+def export_login_key(card: Annotated[Path, typer.Option(help="the virtual card (PKCS#12)")],
+                     out: Annotated[Path, typer.Option(help="the JSON file the demo login page reads")],
+                     pin: Annotated[str, typer.Option(envvar="KIBAN_CARD_PIN")] = DEFAULT_PIN) -> None:
+    """Write the card's authentication certificate and key as the browser's virtual card
+    (demo and test mode only)."""
+    if _mode() == "production":
+        _usage("virtual cards are refused in production mode (KIBAN_MODE=production)")
+    try:
+        the_card = testca.read_card(card.read_bytes(), pin)
+    except (OSError, ValueError) as exc:
+        _usage(f"cannot read the card: {exc}")
+    out.write_bytes(testca.login_key_json(the_card))
+    out.chmod(0o600)
     typer.echo(f"wrote {out}")

@@ -7,6 +7,7 @@ with `cryptography` and checks signatures; this module decides. Standard library
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -292,3 +293,60 @@ def signing_certificate_expiry(issued: date, born: date, card_expiry: date | Non
     if birthday <= issued:
         birthday = birthday.replace(year=birthday.year + 1)
     return min(birthday, card_expiry) if card_expiry else birthday
+
+
+# --- linking a card to the resident record, and revoking it on a change (part 4) ---------
+
+# The items of a registry record a JPKI signing certificate carries (基本4情報): a change of
+# any revokes it. The authentication certificate carries none of them.
+FOUR_ITEMS = frozenset({"family_name", "given_name", "birth_date", "sex", "address"})
+# Changes that end the person's residence without a new one being recorded here (death, or
+# 職権消除 for no longer living at the address): the authentication certificate goes too.
+# A 転出 keeps it (the card is carried on to the new municipality, 継続利用).
+LOSS_OF_RESIDENCE = frozenset({"death", "authority_removal"})
+
+
+def normalise_text(value: str) -> str:
+    """For comparing the 基本4情報 on a certificate with the registry: NFKC (full/half width
+    and compatibility forms alike), no spaces. Variation selectors are kept, as everywhere."""
+    return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """A resident record's 基本4情報 as the registry states them (address in full, prefecture
+    first, as on the certificate)."""
+
+    name: str
+    birth_date: str  # ISO
+    sex: str
+    address: str
+
+
+def mismatched_items(signer: Signer, record: RecordFacts) -> list[str]:
+    """Which of the 基本4情報 differ between a signing certificate and a record; empty when
+    they all agree. Never guesses: a missing item on the certificate is a mismatch."""
+    out = []
+    if normalise_text(signer.name or "") != normalise_text(record.name):
+        out.append("name")
+    if signer.birth_date != record.birth_date:
+        out.append("birth_date")
+    if (signer.sex or "") != record.sex:
+        out.append("sex")
+    if normalise_text(signer.address or "") != normalise_text(record.address):
+        out.append("address")
+    return out
+
+
+def revokes(kind: str, notice: str, changed: list[str], status: str) -> set[Purpose]:
+    """Which certificates a registry change revokes (JPKI, 公的個人認証法 第15条・第35条 as
+    summarised in the reference): the signing certificate on any change of the 基本4情報 or
+    when the record is removed (転出, 死亡, 職権消除); the authentication certificate only on
+    death or loss of residence."""
+    out: set[Purpose] = set()
+    removed = notice == "removal" or (status == "removed" and notice == "update")
+    if removed or FOUR_ITEMS & set(changed):
+        out.add(Purpose.SIGNING)
+    if removed and kind in LOSS_OF_RESIDENCE:
+        out.add(Purpose.AUTHENTICATION)
+    return out

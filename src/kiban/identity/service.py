@@ -276,3 +276,54 @@ def document_key(lgcode: str, municipality: str, mode: str, env: Mapping[str, st
                           serialization.NoEncryption()),
         cert.public_bytes(serialization.Encoding.PEM), ca.root().public_bytes(serialization.Encoding.PEM),
         "test-ca")
+
+
+# --- the verifier the platform itself uses (linking, login) ---------------------------------
+
+def test_ca_dir(mode: str, env: Mapping[str, str] | None = None) -> Path:
+    """Where the test CA lives in test and demo mode: KIBAN_TEST_CA_DIR, else var/test-ca (a
+    temporary directory per process in KIBAN_MODE=test)."""
+    env = os.environ if env is None else env
+    directory = env.get("KIBAN_TEST_CA_DIR")
+    if directory:
+        return Path(directory)
+    return Path(_scratch_ca_dir()) if mode == "test" else PROJECT_ROOT / "var" / "test-ca"
+
+
+def platform_identity(mode: str, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+                      ) -> IdentityService:
+    """The verifier for card linking and login. Configured trust anchors when given (always in
+    production). Otherwise, in test and demo mode, the test CA's root, with revocation status
+    from the test CA's OCSP responder asked in-process (the same answer its HTTP responder
+    gives, without the server calling itself) and CRLs from its distribution point."""
+    env = os.environ if env is None else env
+    config = IdentityConfig.from_env(env)
+    config.mode = mode
+    if config.trust_anchors or mode == "production":
+        return IdentityService(config, clock)
+    ca = _test_ca(test_ca_dir(mode, env), mode)
+    if not ca.exists():
+        raise IdentityError("no trust anchor configured and no test CA: run `kiban pki test-ca init`")
+    config.trust_anchors = [ca.root_path]
+    config.policy = replace(config.policy, use_ocsp=True)
+    the_clock = clock or SystemClock()
+    revocation = validation.Revocation(
+        ocsp_post=lambda _url, body: ca.ocsp_response(body, the_clock.now()),
+        ocsp_url="in-process:test-ca")
+    return IdentityService(config, the_clock, revocation)
+
+
+def revoke_at_test_ca(mode: str, serial: str, clock: Clock | None = None,
+                      env: Mapping[str, str] | None = None) -> bool:
+    """Revoke a certificate the test CA issued (test and demo mode); False when there is no
+    test CA or it did not issue the serial (a real card: J-LIS revokes it)."""
+    if mode == "production":
+        return False
+    ca = testca.TestCA(test_ca_dir(mode, env))
+    if not ca.exists():
+        return False
+    try:
+        ca.revoke(serial, (clock or SystemClock()).now())
+    except testca.TestCaError:
+        return False
+    return True

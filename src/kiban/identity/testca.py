@@ -11,6 +11,7 @@ with the 基本4情報 and the authentication certificate ("authentication") wit
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -28,8 +29,9 @@ from asn1crypto import pkcs12 as p12
 from asn1crypto import x509 as asn1x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from kiban.identity import model
@@ -46,6 +48,9 @@ CA_USAGE = x509.KeyUsage(digital_signature=False, content_commitment=False, key_
                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
                          encipher_only=False, decipher_only=False)
 DEFAULT_CRL_URL = "http://127.0.0.1:8000/pki/crl/root.crl"
+
+
+_ROOT_KEYS: dict[bytes, rsa.RSAPrivateKey] = {}  # root.key.pem content -> key
 
 
 class TestCaError(Exception):
@@ -110,9 +115,17 @@ class TestCA:
         return x509.load_pem_x509_certificate(self.root_path.read_bytes())
 
     def _root_key(self) -> rsa.RSAPrivateKey:
-        key = serialization.load_pem_private_key((self.dir / "root.key.pem").read_bytes(), None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
+        # Loading an RSA key checks it (tens of milliseconds): kept per file content, since
+        # the OCSP responder signs with it on every answer.
+        pem = (self.dir / "root.key.pem").read_bytes()
+        cached = _ROOT_KEYS.get(pem)
+        if cached is None:
+            key = serialization.load_pem_private_key(pem, None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            if len(_ROOT_KEYS) >= 16:
+                _ROOT_KEYS.clear()
+            cached = _ROOT_KEYS[pem] = key
+        return cached
 
     # -- operations --
     def init(self, now: datetime, crl_url: str = DEFAULT_CRL_URL, ocsp_url: str | None = None,
@@ -242,6 +255,31 @@ class TestCA:
         self._save(state)
         return key, cert
 
+    def issue_agency_certificate(self, member: str, name: str, public_key: ed25519.Ed25519PublicKey,
+                                 now: datetime, days: int = 730) -> x509.Certificate:
+        """An exchange-hub member's certificate (kiban.linkage): an Ed25519 key, the subsystem
+        INSTANCE/CLASS/MEMBER/SUBSYSTEM as CN and the agency as O."""
+        state = self._state()
+        root, root_key = self.root(), self._root_key()
+        subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, name or member),
+                             x509.NameAttribute(NameOID.COMMON_NAME, member)])
+        until = min(now + timedelta(days=days), root.not_valid_after_utc)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(root.subject)
+                .public_key(public_key).serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(minutes=5)).not_valid_after(until)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                               critical=False)
+                .sign(root_key, hashes.SHA256()))
+        issued: list[dict[str, str]] = state["issued"]  # type: ignore[assignment]
+        issued.append({"serial": format(cert.serial_number, "X"), "kind": "linkage", "lgcode": "",
+                       "resident": member, "issued_at": now.isoformat()})
+        self._save(state)
+        return cert
+
     def revoke(self, serial_hex: str, now: datetime) -> x509.CertificateRevocationList:
         state = self._state()
         serial = format(int(serial_hex, 16), "X")
@@ -253,6 +291,55 @@ class TestCA:
             revoked.append({"serial": serial, "date": now.isoformat()})
             self._save(state)
         return self.write_crl(now)
+
+    def crl_der(self, now: datetime) -> bytes:
+        """The current CRL, reissued first when it has passed its nextUpdate (what the
+        distribution point serves)."""
+        crl = x509.load_der_x509_crl(self.crl_path.read_bytes())
+        next_update = crl.next_update_utc
+        if next_update is None or next_update <= now:
+            crl = self.write_crl(now)
+        return crl.public_bytes(serialization.Encoding.DER)
+
+    def ocsp_response(self, request_der: bytes, now: datetime,
+                      validity: timedelta = timedelta(hours=1)) -> bytes:
+        """RFC 6960 answer to one request, signed by the root itself (the issuer of every
+        certificate here): good, revoked (with the time), or unknown for a serial not issued.
+        A request that cannot be parsed, asks for several certificates or names another
+        issuer gets an unsigned malformedRequest or unauthorized response. A nonce is echoed."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            serial = request.serial_number
+            algorithm = request.hash_algorithm
+            name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
+        except Exception:
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
+        root, key = self.root(), self._root_key()
+        probe = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            name_hash, key_hash, serial, algorithm).build()
+        own = ocsp.OCSPRequestBuilder().add_certificate(root, root, algorithm).build()
+        if (probe.issuer_name_hash, probe.issuer_key_hash) != (own.issuer_name_hash, own.issuer_key_hash):
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
+        state = self._state()
+        hex_serial = format(serial, "X")
+        issued = any(e["serial"] == hex_serial for e in state["issued"])  # type: ignore[attr-defined]
+        revoked = [e for e in state["revoked"] if e["serial"] == hex_serial]  # type: ignore[attr-defined]
+        if revoked:
+            status, revoked_at = ocsp.OCSPCertStatus.REVOKED, datetime.fromisoformat(revoked[0]["date"])
+        elif issued:
+            status, revoked_at = ocsp.OCSPCertStatus.GOOD, None
+        else:
+            status, revoked_at = ocsp.OCSPCertStatus.UNKNOWN, None
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=name_hash, issuer_key_hash=key_hash, serial_number=serial, algorithm=algorithm,
+            cert_status=status, this_update=now, next_update=now + validity, revocation_time=revoked_at,
+            revocation_reason=None).responder_id(ocsp.OCSPResponderEncoding.HASH, root)
+        for ext in request.extensions:
+            if isinstance(ext.value, x509.OCSPNonce):
+                builder = builder.add_extension(ext.value, critical=False)
+        return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 # --- PKCS#12 with two keys -----------------------------------------------------------------
@@ -347,6 +434,16 @@ def read_card(blob: bytes, pin: str) -> Card:
         raise
     except Exception as exc:
         raise ValueError("not a virtual card file") from exc
+
+
+def login_key_json(card: Card) -> bytes:
+    """The demo's browser "virtual card": the authentication certificate (PEM) and its key
+    (unencrypted PKCS#8, base64) as JSON, for the login page's WebCrypto script. Test CA
+    cards only: a real card's key never leaves the chip."""
+    key = card.auth_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+    return json.dumps({"authentication_certificate": card.auth_cert.public_bytes(serialization.Encoding.PEM).decode(),
+                       "authentication_key": base64.b64encode(key).decode()}).encode()
 
 
 def sign_detached(data: bytes, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import os
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -341,19 +342,21 @@ def ocsp_status(cert: x509.Certificate, issuer: x509.Certificate, sources: Revoc
             return None
     if not urls:
         return None
-    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()  # noqa: S303 - CertID
+    nonce = os.urandom(16)
+    request = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())  # noqa: S303 - CertID
+               .add_extension(x509.OCSPNonce(nonce), critical=False).build())
     try:
         body = sources.ocsp_post(urls[0], request.public_bytes(serialization.Encoding.DER))
     except Exception:
         return None
     try:
-        return _check_ocsp(body, cert, issuer, now, policy)
+        return _check_ocsp(body, cert, issuer, now, policy, nonce)
     except Exception:
         return Reason.OCSP_INVALID
 
 
 def _check_ocsp(body: bytes, cert: x509.Certificate, issuer: x509.Certificate, now: datetime,
-                policy: ValidationPolicy) -> Reason | None:
+                policy: ValidationPolicy, nonce: bytes | None = None) -> Reason | None:
     response = ocsp.load_der_ocsp_response(body)
     if response.response_status in (ocsp.OCSPResponseStatus.TRY_LATER, ocsp.OCSPResponseStatus.UNAUTHORIZED):
         return None
@@ -382,6 +385,11 @@ def _check_ocsp(body: bytes, cert: x509.Certificate, issuer: x509.Certificate, n
         key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
         return Reason.OCSP_INVALID
+    # A responder may answer from a pre-produced cache without the nonce; one it echoes must
+    # be ours (else the answer is a replay of another request's).
+    for ext in response.extensions:
+        if isinstance(ext.value, x509.OCSPNonce) and nonce is not None and ext.value.nonce != nonce:
+            return Reason.OCSP_INVALID
     if response.this_update_utc > now + OCSP_CLOCK_SKEW:
         return Reason.OCSP_INVALID
     if response.next_update_utc is not None and response.next_update_utc < now:

@@ -16,13 +16,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from kiban.core.errors import KibanError, NotFound
 from kiban.opendata.model import MAX_UPLOAD_BYTES
-from kiban.opendata.service import OpenData
+from kiban.opendata.service import KEY_PREFIX, BadApiKey, OpenData, RateLimited
 from kiban.platform.auth import Session
-from kiban.web.deps import api_session, services
+from kiban.web.deps import api_session, problem, services
 
 router = APIRouter(tags=["opendata"])
 Auth = Annotated[Session, Depends(api_session)]
@@ -93,12 +94,131 @@ def history(request: Request, name: str) -> list[dict[str, Any]]:
              if k not in ("published_by",)} for row in found["versions"]]
 
 
-@router.get("/api/v1/opendata/datasets/{name}.csv", summary="A dataset as CSV (public)")
-def download(request: Request, name: str,
-             version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+def api_key(request: Request) -> str | None:
+    """A data API key from `X-API-Key`, or `Authorization` (bare, as CKAN clients send it,
+    or as a bearer token). A staff token there is not a data key: anonymous limits apply."""
+    explicit = request.headers.get("x-api-key", "").strip()
+    if explicit:
+        return explicit  # checked, and refused if unknown
+    header = request.headers.get("authorization", "").strip()
+    key = header[7:].strip() if header.lower().startswith("bearer ") else header
+    return key if key.startswith(KEY_PREFIX) else None
+
+
+def admit(request: Request) -> Response | None:
+    """None when the caller may go ahead; else the refusal (403 bad key, 429 with
+    Retry-After) as problem+json."""
+    try:
+        opendata(request).admit(api_key(request), request.client.host if request.client else "-")
+    except RateLimited as exc:
+        refused = problem(exc, request.url.path)
+        refused.headers["retry-after"] = str(exc.retry_after)
+        return refused
+    except BadApiKey as exc:
+        return problem(exc, request.url.path)
+    return None
+
+
+Version = Annotated[int | None, Query(ge=1)]
+
+
+@router.get("/api/v1/opendata/datasets/{name}.csv", summary="A dataset version as CSV (public)")
+def download(request: Request, name: str, version: Version = None) -> Response:
+    refused = admit(request)
+    if refused is not None:
+        return refused
     text = opendata(request).csv(name, version)
     return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _json(body: Any, media_type: str, filename: str) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False).encode("utf-8"), media_type=media_type,
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/api/v1/opendata/datasets/{name}.json",
+            summary="A dataset version as JSON: fields and records (public)")
+def download_json(request: Request, name: str, version: Version = None) -> Response:
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    return _json(opendata(request).json_records(name, version), "application/json",
+                 f"{name}.json")
+
+
+@router.get("/api/v1/opendata/datasets/{name}.geojson",
+            summary="A dataset version as GeoJSON points (public; datasets with 緯度・経度)")
+def download_geojson(request: Request, name: str, version: Version = None) -> Response:
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    return _json(opendata(request).geojson(name, version), "application/geo+json",
+                 f"{name}.geojson")
+
+
+@router.get("/api/v1/opendata/datasets/{name}.jsonld",
+            summary="A dataset as DCAT-AP JSON-LD (public)")
+def dcat_dataset(request: Request, name: str) -> Response:
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    return Response(json.dumps(opendata(request).dcat_dataset(name, str(request.base_url)),
+                               ensure_ascii=False), media_type="application/ld+json")
+
+
+@router.get("/api/v1/opendata/catalog.jsonld",
+            summary="The whole catalog as DCAT-AP JSON-LD (public)")
+def dcat_catalog(request: Request) -> Response:
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    return Response(json.dumps(opendata(request).dcat_catalog(str(request.base_url)),
+                               ensure_ascii=False), media_type="application/ld+json")
+
+
+# Developer access: API keys
+
+class KeyRequest(BaseModel):
+    name: str = Field(max_length=100)
+    contact: str = Field(max_length=200)
+    purpose: str = Field(default="", max_length=2000)
+
+
+@router.post("/api/v1/opendata/keys", status_code=201,
+             summary="Register as a data user: a new API key (shown once, stored hashed)")
+def register_key(request: Request, body: KeyRequest) -> Response:
+    svc = opendata(request)
+    # Sign-ups count against the caller's anonymous limit, so keys cannot be minted in bulk.
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    key, row = svc.register_key(body.name, body.contact, body.purpose)
+    return JSONResponse({"key": key, "id": row["id"], "prefix": row["prefix"],
+                         "per_minute": row["per_minute"],
+                         "anonymous_per_minute": svc.anonymous_per_minute}, status_code=201)
+
+
+@router.get("/api/v1/opendata/keys/me", summary="The calling key: its limit and usage per day")
+def my_key(request: Request) -> Response:
+    key = api_key(request)
+    if not key:
+        return problem(BadApiKey(), request.url.path)
+    found = opendata(request).key(key)
+    return JSONResponse({"id": found["id"], "prefix": found["prefix"], "name": found["name"],
+                         "per_minute": found["per_minute"],
+                         "created_at": found["created_at"].isoformat(),
+                         "usage": [{"day": u["day"].isoformat(), "requests": u["requests"]}
+                                   for u in found["usage"]]})
+
+
+@router.delete("/api/v1/opendata/keys/me", status_code=204, summary="Revoke the calling key")
+def revoke_key(request: Request) -> Response:
+    key = api_key(request)
+    if not key:
+        return problem(BadApiKey(), request.url.path)
+    opendata(request).revoke_key(key)
+    return Response(status_code=204)
 
 
 # CKAN-compatible Action API
@@ -283,7 +403,7 @@ def _datastore_search(svc: OpenData, params: dict[str, Any], base: str) -> dict[
     limit = _natural(params, "limit", 100, MAX_LIMIT)
     offset = _natural(params, "offset", 0, 10**9)
     d = _resource_dataset(svc, rid)
-    meta, records = svc.records(d["id"])
+    meta = _found(lambda: svc.version(d["id"]))
     columns: list[str] = meta["columns"]
     schema = svc.schemas.get(d["schema_name"])
     types = {f.name: _TYPES.get(f.type, "text") for f in schema.fields} if schema else {}
@@ -295,21 +415,21 @@ def _datastore_search(svc: OpenData, params: dict[str, Any], base: str) -> dict[
             raise _invalid("filters", "Cannot parse JSON") from None
     if not isinstance(filters, dict):
         raise _invalid("filters", "Not a json object")
+    wanted_values: dict[str, list[str]] = {}
     for key, wanted in filters.items():
         if key not in columns and key != "_id":
             raise _invalid("filters", f"field {key!r} not in table")
-        values = {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
-        records = [r for r in records if str(r.get(key)) in values]
+        wanted_values[key] = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
     q = params.get("q") or ""
+    words: list[str] = []
+    field_words: dict[str, str] = {}
     if isinstance(q, dict):
         for key, word in q.items():
             if key not in columns:
                 raise _invalid("q", f"field {key!r} not in table")
-            records = [r for r in records if str(word).casefold() in str(r.get(key) or "").casefold()]
+            field_words[key] = str(word)
     elif isinstance(q, str):
-        for word in q.split():
-            records = [r for r in records if any(word.casefold() in str(v).casefold()
-                                                 for k, v in r.items() if k != "_id" and v is not None)]
+        words = q.split()
     else:
         raise _invalid("q", "Must be a string or a json object")
     fields_param = params.get("fields")
@@ -322,21 +442,19 @@ def _datastore_search(svc: OpenData, params: dict[str, Any], base: str) -> dict[
         shown = [c for c in wanted_fields if c != "_id"]
     else:
         shown = columns
-    sort = _text(params, "sort")
-    for part in reversed([p for p in sort.split(",") if p.strip()]):
-        words = part.split()
-        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+    order: list[tuple[str, bool]] = []
+    for part in [p for p in _text(params, "sort").split(",") if p.strip()]:
+        words_of = part.split()
+        if len(words_of) > 2 or (len(words_of) == 2 and words_of[1].lower() not in ("asc", "desc")):
             raise _invalid("sort", f"Invalid sort: {part.strip()!r}")
-        key = words[0].strip('"')
+        key = words_of[0].strip('"')
         if key not in columns and key != "_id":
             raise _invalid("sort", f"field {key!r} not in table")
-        descending = len(words) == 2 and words[1].lower() == "desc"
-        present = [r for r in records if r.get(key) is not None]
-        missing = [r for r in records if r.get(key) is None]
-        present.sort(key=lambda r: r[key], reverse=descending)
-        records = present + missing
-    total = len(records)
-    page = records[offset:offset + limit]
+        order.append((key, len(words_of) == 2 and words_of[1].lower() == "desc"))
+    total, page = svc.search_records(
+        d["id"], meta, numeric={c for c, t in types.items() if t in ("numeric", "int")},
+        filters=wanted_values, words=words, field_words=field_words, order=order, limit=limit,
+        offset=offset)
     link = {"resource_id": rid, **({"limit": str(limit)} if "limit" in params else {})}
     return {
         "resource_id": rid, "include_total": True, "total": total, "total_was_estimated": False,
@@ -407,6 +525,16 @@ async def action(request: Request, name: str) -> JSONResponse:
                                f"{body!r} but it needs to be a dictionary."}})
             params.update(body)
     svc = opendata(request)
+    client = request.client.host if request.client else "-"
+    try:
+        await run_in_threadpool(svc.admit, api_key(request), client)
+    except RateLimited as exc:
+        return JSONResponse({"help": help_url, "success": False, "error": {
+            "__type": "Rate Limit Error", "message": exc.en}}, status_code=429,
+            headers={"retry-after": str(exc.retry_after)})
+    except BadApiKey as exc:
+        return _ckan(403, {"help": help_url, "success": False, "error": {
+            "__type": "Authorization Error", "message": exc.en}})
     try:
         result = await run_in_threadpool(_dispatch, svc, name, params, base)
     except CkanError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -288,3 +289,232 @@ def matches_text(record: dict[str, Any], query: str) -> bool:
     """Every word of `query` appears in some value of the record (case-folded)."""
     hay = " ".join(str(v) for v in record.values() if v is not None).casefold()
     return all(word.casefold() in hay for word in query.split())
+
+
+# Generated dataset 地域・年齢別人口: small-cell suppression
+
+AGE_BANDS = tuple(range(0, 101, 5))  # 0-4 ... 95-99, then 100+
+TOTAL = "計"
+WHOLE_AREA = "全域"
+SEXES = ("総数", "男", "女")
+SUPPRESSION_THRESHOLD = 5  # a count from 1 to 4 could single out a person: never published
+
+
+def band_label(band: int | str) -> str:
+    if band == TOTAL:
+        return TOTAL
+    assert isinstance(band, int)
+    return "100歳以上" if band >= 100 else f"{band}-{band + 4}歳"
+
+
+@dataclass
+class PopulationTable:
+    """Counts by area × age band × sex with every margin (area 全域, band 計, sex 総数), and
+    which cells are suppressed."""
+    areas: list[str]
+    values: dict[tuple[str, int | str, str], int]
+    suppressed: set[tuple[str, int | str, str]]
+
+    def relations(self) -> list[tuple[tuple[str, int | str, str], list[tuple[str, int | str, str]]]]:
+        """Every published sum: (total cell, its parts)."""
+        bands: list[int | str] = [*AGE_BANDS, TOTAL]
+        areas = [*self.areas, WHOLE_AREA]
+        out: list[tuple[tuple[str, int | str, str], list[tuple[str, int | str, str]]]] = []
+        for a in areas:
+            for b in bands:
+                out.append(((a, b, "総数"), [(a, b, "男"), (a, b, "女")]))
+        for a in areas:
+            for s in SEXES:
+                out.append(((a, TOTAL, s), [(a, b, s) for b in AGE_BANDS]))
+        for b in bands:
+            for s in SEXES:
+                out.append(((WHOLE_AREA, b, s), [(a, b, s) for a in self.areas]))
+        return out
+
+
+def population_table(counts: list[tuple[str, int, str, int]],
+                     threshold: int = SUPPRESSION_THRESHOLD) -> PopulationTable:
+    """Builds the table from (area, band, sex code, n) (sex "1" male, anything else female, as
+    the registry's pyramid), then suppresses:
+
+    1. primary: every cell, margins included, with 0 < n < threshold;
+    2. complementary: while some published sum (total = parts) has exactly one suppressed
+       cell, which the others would give away by subtraction, suppress one more: the smallest
+       non-zero part still shown (else any part, else the total). Repeated until no sum has a
+       single suppressed cell, so no suppressed count equals published ones added or taken
+       away within one sum."""
+    areas = sorted({a for a, _, _, _ in counts})
+    values: dict[tuple[str, int | str, str], int] = {}
+    bands: list[int | str] = [*AGE_BANDS, TOTAL]
+    for a in [*areas, WHOLE_AREA]:
+        for b in bands:
+            for s in SEXES:
+                values[(a, b, s)] = 0
+    for area, band, sex, n in counts:
+        band = min(max(band, 0) // 5 * 5, 100)
+        for a in (area, WHOLE_AREA):
+            for b in (band, TOTAL):
+                for s in ("総数", "男" if sex == "1" else "女"):
+                    values[(a, b, s)] += n
+    table = PopulationTable(areas, values, {k for k, v in values.items() if 0 < v < threshold})
+    relations = table.relations()
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in relations:
+            cells = [total, *parts]
+            hidden = [c for c in cells if c in table.suppressed]
+            if len(hidden) != 1:
+                continue
+            shown = [c for c in parts if c not in table.suppressed]
+            nonzero = [c for c in shown if values[c] > 0]
+            pick = (min(nonzero, key=lambda c: values[c]) if nonzero
+                    else shown[0] if shown else total)
+            if pick in table.suppressed:
+                continue
+            table.suppressed.add(pick)
+            changed = True
+    return table
+
+
+def population_records(table: PopulationTable, *, lgcode: str, municipality: str,
+                       as_of: str, area_names: dict[str, str]) -> list[dict[str, Any]]:
+    """The table as records of the 地域・年齢別人口 schema; a suppressed count is empty
+    (None) and 備考 says so."""
+    out: list[dict[str, Any]] = []
+    bands: list[int | str] = [TOTAL, *AGE_BANDS]
+    for area in [WHOLE_AREA, *table.areas]:
+        for band in bands:
+            row: dict[str, Any] = {
+                "全国地方公共団体コード": lgcode, "ID": f"{area if area != WHOLE_AREA else lgcode}-"
+                f"{band if band != TOTAL else 'total'}", "地方公共団体名": municipality,
+                "調査年月日": as_of, "地域コード": lgcode if area == WHOLE_AREA else area,
+                "地域名": WHOLE_AREA if area == WHOLE_AREA else area_names.get(area, area),
+                "年齢": band_label(band)}
+            hidden = False
+            for s in SEXES:
+                key = (area, band, s)
+                if key in table.suppressed:
+                    row[s] = None
+                    hidden = True
+                else:
+                    row[s] = table.values[key]
+            row["備考"] = "秘匿あり" if hidden else None
+            out.append(row)
+    return out
+
+
+# Downloads
+
+def to_geojson(records: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
+    """Records with both 緯度 and 経度 as GeoJSON points (RFC 7946: longitude first); the
+    others are left out, and counted in `x-without-position`."""
+    features = []
+    for r in records:
+        lat, lon = r.get("緯度"), r.get("経度")
+        if lat is None or lon is None:
+            continue
+        features.append({"type": "Feature", "id": r.get("ID"),
+                         "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                         "properties": {c: r.get(c) for c in columns}})
+    return {"type": "FeatureCollection", "features": features,
+            "x-without-position": len(records) - len(features)}
+
+
+# Developer access: rate limits
+
+class RateLimiter:
+    """Fixed one-minute windows per caller (an API key's id, or an anonymous client's
+    address). In memory, per process: with N processes a caller gets at most N times its
+    limit, which is stated in docs/opendata.md. `now` is seconds (monotonic)."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    def admit(self, caller: str, limit: int, now: float) -> float:
+        """0 if the request may go ahead (and counts it), else the seconds until it may."""
+        slot = int(now // self.window)
+        current, count = self._counts.get(caller, (slot, 0))
+        if current != slot:
+            current, count = slot, 0
+        if count >= limit:
+            return (slot + 1) * self.window - now
+        self._counts[caller] = (current, count + 1)
+        if len(self._counts) > 100_000:  # forget callers of past windows
+            self._counts = {k: v for k, v in self._counts.items() if v[0] == slot}
+        return 0.0
+
+
+# Catalog: distance search and the map
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float, float]:
+    """(south, west, north, east) enclosing every point within `km` (a cheap SQL pre-filter;
+    distance_km decides)."""
+    dlat = math.degrees(km / EARTH_RADIUS_KM)
+    dlon = math.degrees(km / (EARTH_RADIUS_KM * max(math.cos(math.radians(lat)), 0.01)))
+    return lat - dlat, lon - dlon, lat + dlat, lon + dlon
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    x: float
+    y: float
+    label: str
+    href: str
+    group: int
+
+
+def map_layout(points: list[tuple[float, float, str, str, int]], width: int = 640,
+               height: int = 480, margin: int = 30) -> dict[str, Any]:
+    """Points (lat, lon, label, link, group) placed on an SVG of `width` × `height` with an
+    equirectangular projection scaled by cos(latitude), so distances look right; plus a
+    graticule (lines and labels every `step` degrees). No tiles, no outside requests."""
+    if not points:
+        return {"points": [], "lines": [], "width": width, "height": height}
+    lats = [p[0] for p in points]
+    lons = [p[1] for p in points]
+    pad = 0.005
+    south, north = min(lats) - pad, max(lats) + pad
+    west, east = min(lons) - pad, max(lons) + pad
+    k = math.cos(math.radians((south + north) / 2))
+    span_x, span_y = (east - west) * k, north - south
+    scale = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)
+    ox = margin + ((width - 2 * margin) - span_x * scale) / 2
+    oy = margin + ((height - 2 * margin) - span_y * scale) / 2
+
+    def place(lat: float, lon: float) -> tuple[float, float]:
+        return (round(ox + (lon - west) * k * scale, 1), round(oy + (north - lat) * scale, 1))
+
+    placed = [MapPoint(*place(lat, lon), label, href, group)
+              for lat, lon, label, href, group in points]
+    raw = max(east - west, north - south) / 5
+    step = min((s for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+                if s >= raw), default=5.0)
+    lines = []
+    value = math.ceil(west / step) * step
+    while value <= east:
+        x, _ = place(north, value)
+        lines.append({"x1": x, "y1": oy, "x2": x, "y2": round(oy + span_y * scale, 1),
+                      "label": f"{value:.3f}°E", "vertical": True})
+        value += step
+    value = math.ceil(south / step) * step
+    while value <= north:
+        _, y = place(value, west)
+        lines.append({"x1": ox, "y1": y, "x2": round(ox + span_x * scale, 1), "y2": y,
+                      "label": f"{value:.3f}°N", "vertical": False})
+        value += step
+    return {"points": placed, "lines": lines, "width": width, "height": height,
+            "frame": {"x": round(ox, 1), "y": round(oy, 1), "w": round(span_x * scale, 1),
+                      "h": round(span_y * scale, 1)}}

@@ -8,11 +8,18 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiban.platform.auth import Permission, Session
+from kiban.privacy.access import PERSON_FIELDS, PersonalRead, personal_read, resident_ids
 from kiban.web.deps import api_session, idempotent, services
 
 router = APIRouter(prefix="/api/v1/municipalities/{lgcode}", tags=["registry"])
 LgCode = Annotated[str, Path(pattern=r"^\d{6}$", description="地方公共団体コード (6 digits)")]
 Auth = Annotated[Session, Depends(api_session)]
+# Reads of personal data: purpose checked before, the residents read recorded after (issue 9).
+RegistryRead = Annotated[PersonalRead, Depends(personal_read("resident_registration",
+                                                             PERSON_FIELDS))]
+CertificateRead = Annotated[PersonalRead, Depends(personal_read("certificate_issue",
+                                                                ["certificate"]))]
+AuditRead = Annotated[PersonalRead, Depends(personal_read("audit", ["access_log"]))]
 
 
 class Strict(BaseModel):
@@ -249,40 +256,57 @@ for _name, _model, _method, _summary in (
 
 @router.get("/residents", summary="Search residents — JR-0201")
 def search_residents(
-    request: Request, lgcode: LgCode, session: Auth,
+    request: Request, lgcode: LgCode, session: Auth, read: RegistryRead,
     name: str | None = None, birth_date: date | None = None, town_code: str | None = None,
     banchi: str | None = None, juminhyo_code: str | None = None,
     include_removed: bool = False, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    return services(request).registry.search(
-        session.staff, lgcode, name=name, birth_date=birth_date, town_code=town_code,
-        banchi=banchi, juminhyo_code=juminhyo_code, include_removed=include_removed,
-        page=page, per_page=per_page)
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.search(
+            session.staff, lgcode, name=name, birth_date=birth_date, town_code=town_code,
+            banchi=banchi, juminhyo_code=juminhyo_code, include_removed=include_removed,
+            page=page, per_page=per_page)
+        read.record(i["id"] for i in result["items"])
+    return result
 
 
 @router.get("/residents/{resident_id}", summary="One resident (除票 included)")
 def get_resident(request: Request, lgcode: LgCode, resident_id: str,
-                 session: Auth) -> dict[str, Any]:
-    return services(request).registry.get(session.staff, lgcode, resident_id)
+                 session: Auth, read: RegistryRead) -> dict[str, Any]:
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.get(session.staff, lgcode, resident_id)
+        read.record([result["id"]])
+    return result
 
 
 @router.get("/residents/{resident_id}/history", summary="Every change of a resident")
 def resident_history(request: Request, lgcode: LgCode, resident_id: str,
-                     session: Auth) -> list[dict[str, Any]]:
-    return services(request).registry.history(session.staff, lgcode, resident_id)
+                     session: Auth, read: RegistryRead) -> list[dict[str, Any]]:
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.history(session.staff, lgcode, resident_id)
+        read.record([resident_id, *(rid for e in result for rid in [*e["before"], *e["after"]])],
+                    ["history", *read.fields])
+    return result
 
 
 @router.get("/households/{household_id}", summary="A household and its members")
 def get_household(request: Request, lgcode: LgCode, household_id: str,
-                  session: Auth) -> dict[str, Any]:
-    return services(request).registry.household(session.staff, lgcode, household_id)
+                  session: Auth, read: RegistryRead) -> dict[str, Any]:
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.household(session.staff, lgcode, household_id)
+        read.record(m["id"] for m in result["members"])
+    return result
 
 
 @router.get("/moveout-transfers", summary="Move-out data sent ahead to this municipality")
 def incoming_transfers(request: Request, lgcode: LgCode, session: Auth,
-                       juminhyo_code: str | None = None) -> list[dict[str, Any]]:
-    return services(request).registry.incoming_transfers(session.staff, lgcode, juminhyo_code)
+                       read: RegistryRead, juminhyo_code: str | None = None
+                       ) -> list[dict[str, Any]]:
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.incoming_transfers(session.staff, lgcode, juminhyo_code)
+        read.record((t["id"] for t in result), ["juminhyo_code", "name"], {"record": "moveout_transfer"})
+    return result
 
 
 @router.post("/certificates", summary="Issue a 住民票の写し or 除票の写し as PDF — JR-0501",
@@ -298,8 +322,12 @@ def issue_certificate(request: Request, lgcode: LgCode, session: Auth,
 
 
 @router.get("/certificates", summary="Issued certificates")
-def list_certificates(request: Request, lgcode: LgCode, session: Auth) -> list[dict[str, Any]]:
-    return services(request).registry.certificates(session.staff, lgcode)
+def list_certificates(request: Request, lgcode: LgCode, session: Auth,
+                      read: CertificateRead) -> list[dict[str, Any]]:
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.certificates(session.staff, lgcode)
+        read.record(resident_ids(result))
+    return result
 
 
 class WithdrawalIn(Strict):
@@ -325,11 +353,14 @@ def set_suppression(request: Request, lgcode: LgCode, session: Auth,
 
 
 @router.get("/suppressions", summary="Suppressions (supervisor) — JR-0301")
-def list_suppressions(request: Request, lgcode: LgCode, session: Auth,
+def list_suppressions(request: Request, lgcode: LgCode, session: Auth, read: RegistryRead,
                       active: bool | None = None,
                       resident_id: str | None = None) -> list[dict[str, Any]]:
-    return services(request).registry.suppressions(session.staff, lgcode, active=active,
-                                                   resident_id=resident_id)
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.suppressions(session.staff, lgcode, active=active,
+                                                         resident_id=resident_id)
+        read.record(resident_ids(result), ["suppression"])
+    return result
 
 
 @router.post("/suppressions/{suppression_id}/end", summary="End a suppression — JR-0301")
@@ -340,13 +371,16 @@ def end_suppression(request: Request, lgcode: LgCode, suppression_id: str, sessi
 
 
 @router.get("/access-log", summary="Who read or certified a resident — JR-1005")
-def access_log(request: Request, lgcode: LgCode, session: Auth,
+def access_log(request: Request, lgcode: LgCode, session: Auth, read: AuditRead,
                resident_id: str | None = None, staff_id: str | None = None,
                page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                per_page: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    return services(request).registry.access_log(session.staff, lgcode,
-                                                 resident_id=resident_id, staff_id=staff_id,
-                                                 page=page, per_page=per_page)
+    with read.transaction():  # the read and its record commit together
+        result = services(request).registry.access_log(session.staff, lgcode,
+                                                       resident_id=resident_id, staff_id=staff_id,
+                                                       page=page, per_page=per_page)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 @router.get("/dashboard", summary="Counts and population pyramid")

@@ -16,6 +16,9 @@ from kiban.web.deps import PostedForm, check_csrf, services
 from kiban.web.pages import PageAuth, render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+# What the console's resident screens show, for the access records (issue 9).
+PAGE_FIELDS = ["name", "kana", "birth_date", "sex", "address", "relationship", "juminhyo_code",
+               "history"]
 
 
 def _lgcode(session: Any) -> str:
@@ -46,6 +49,9 @@ def search_page(request: Request, session: PageAuth, name: str = "", birth_date:
                     session.staff, lgcode, name=name or None, birth_date=born,
                     town_code=town_code or None, juminhyo_code=juminhyo_code or None,
                     include_removed=bool(include_removed), page=max(page, 1))
+                svc.privacy.record_read(session.staff, lgcode, "resident_registration",
+                                        [i["id"] for i in result["items"]], PAGE_FIELDS,
+                                        "page:GET /console/residents")
             except KibanError as exc:
                 error = exc
     return render(request, "residents.html", session, query=query, result=result, error=error,
@@ -60,6 +66,9 @@ def resident_page(request: Request, session: PageAuth, resident_id: str) -> Resp
     household = svc.registry.household(session.staff, lgcode, resident["household_id"]) \
         if resident["status"] == "active" else None
     history = svc.registry.history(session.staff, lgcode, resident_id)
+    svc.privacy.record_read(session.staff, lgcode, "resident_registration",
+                            [resident_id, *(m["id"] for m in (household or {}).get("members", []))],
+                            PAGE_FIELDS, "page:GET /console/residents/{resident_id}")
     return render(request, "resident.html", session, r=resident, household=household,
                   history=history, labels=CHANGE_LABELS,
                   can_my_number=session.staff.can(Permission.MY_NUMBER_READ))

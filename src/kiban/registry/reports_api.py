@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiban.core.errors import FieldError, Forbidden, KibanError, ValidationFailed
 from kiban.platform.auth import Session
+from kiban.privacy.access import PERSON_FIELDS, PersonalRead, personal_read, resident_ids
 from kiban.registry.migration import RegistryMigration
 from kiban.registry.reports import FEED_LIMIT, FEED_MAX, Reports
 from kiban.web.deps import api_session, idempotent, services
@@ -34,6 +35,10 @@ AfterSeq = Annotated[int, Query(ge=0, le=2**62, description="next_after_seq of t
 Limit = Annotated[int, Query(ge=1, le=FEED_MAX, description="change events per page")]
 SPOOL = 16 * 1024 * 1024  # bytes kept in memory before a streamed file goes to disk
 MAX_LISTED_ERRORS = 200
+# Reads of personal data: purpose checked before, the residents read recorded after (issue 9).
+FeedRead = Annotated[PersonalRead, Depends(personal_read("system_integration", PERSON_FIELDS))]
+ReportRead = Annotated[PersonalRead, Depends(personal_read("resident_registration",
+                                                           PERSON_FIELDS))]
 
 
 def _reports(request: Request) -> Reports:
@@ -126,22 +131,33 @@ def change_statistics(request: Request, lgcode: LgCode, session: Auth,
 @router.get("/integration/juki-net/notifications",
             summary="本人確認情報 update notices for the 住基ネット — JR-0701")
 def juki_net_notifications(request: Request, lgcode: LgCode, session: Auth, since: Since,
-                           after_seq: AfterSeq = 0, limit: Limit = FEED_LIMIT) -> dict[str, Any]:
-    return _reports(request).juki_net_notifications(session.staff, lgcode, since, after_seq,
-                                                    limit)
+                           read: FeedRead, after_seq: AfterSeq = 0,
+                           limit: Limit = FEED_LIMIT) -> dict[str, Any]:
+    with read.transaction():  # the read and its record commit together
+        result = _reports(request).juki_net_notifications(session.staff, lgcode, since, after_seq,
+                                                          limit)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 @router.get("/integration/changes", summary="Change feed for other systems — JR-0703")
-def change_feed(request: Request, lgcode: LgCode, session: Auth, since: Since,
+def change_feed(request: Request, lgcode: LgCode, session: Auth, since: Since, read: FeedRead,
                 after_seq: AfterSeq = 0, limit: Limit = FEED_LIMIT) -> dict[str, Any]:
-    return _reports(request).change_feed(session.staff, lgcode, since, after_seq, limit)
+    with read.transaction():  # the read and its record commit together
+        result = _reports(request).change_feed(session.staff, lgcode, since, after_seq, limit)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 @router.get("/integration/fuhyo-notifications",
             summary="Notices to the 本籍地 for the 戸籍の附票 — JR-0704")
 def fuhyo_notifications(request: Request, lgcode: LgCode, session: Auth, since: Since,
-                        after_seq: AfterSeq = 0, limit: Limit = FEED_LIMIT) -> dict[str, Any]:
-    return _reports(request).fuhyo_notifications(session.staff, lgcode, since, after_seq, limit)
+                        read: FeedRead, after_seq: AfterSeq = 0,
+                        limit: Limit = FEED_LIMIT) -> dict[str, Any]:
+    with read.transaction():  # the read and its record commit together
+        result = _reports(request).fuhyo_notifications(session.staff, lgcode, since, after_seq, limit)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 # --- batch reports (3.9) ---------------------------------------------------------------------------
@@ -149,17 +165,23 @@ def fuhyo_notifications(request: Request, lgcode: LgCode, session: Auth, since: 
 
 @router.get("/reports/residence-expired",
             summary="Foreign residents whose period of stay has passed — JR-0901")
-def residence_expired(request: Request, lgcode: LgCode, session: Auth,
+def residence_expired(request: Request, lgcode: LgCode, session: Auth, read: ReportRead,
                       as_of: Annotated[date | None, Query(description="基準日 (default today)")]
                       = None) -> dict[str, Any]:
-    return _reports(request).residence_expired(session.staff, lgcode, as_of)
+    with read.transaction():  # the read and its record commit together
+        result = _reports(request).residence_expired(session.staff, lgcode, as_of)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 @router.get("/reports/daily-changes", summary="Changes recorded on one day — JR-0902")
-def daily_changes(request: Request, lgcode: LgCode, session: Auth,
+def daily_changes(request: Request, lgcode: LgCode, session: Auth, read: ReportRead,
                   on: Annotated[date | None, Query(description="the day (default today)")] = None
                   ) -> dict[str, Any]:
-    return _reports(request).daily_changes(session.staff, lgcode, on)
+    with read.transaction():  # the read and its record commit together
+        result = _reports(request).daily_changes(session.staff, lgcode, on)
+        read.record(resident_ids(result["items"]))
+    return result
 
 
 # --- migration over HTTP (JR-1001) -----------------------------------------------------------------
@@ -172,12 +194,17 @@ _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 @router.get("/migration/export", summary="The whole registry in the standard migration layout — "
             "JR-1001", response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
-def migration_export(request: Request, lgcode: LgCode, session: Auth,
+def migration_export(request: Request, lgcode: LgCode, session: Auth, read: FeedRead,
                      format: Literal["jsonl", "csv"] = "jsonl") -> Response:
     svc = services(request)
     migration = RegistryMigration(svc.db, svc.clock)
-    return _streamed(lambda out: migration.export(session.staff, lgcode, out, format),
-                     _MEDIA[format], f"registry-{lgcode}.{format}")
+    written: list[int] = []
+    with read.transaction():  # the read and its record commit together
+        response = _streamed(lambda out: written.append(migration.export(session.staff, lgcode, out,
+                                                                         format)),
+                             _MEDIA[format], f"registry-{lgcode}.{format}")
+        read.record_bulk({"kind": "migration_export", "format": format, "residents": written[0]})
+    return response
 
 
 @router.post("/migration/import", status_code=201,
@@ -242,12 +269,18 @@ class ExtractRequest(BaseModel):
 
 @router.post("/extracts", summary="Extract records as CSV with the standard item IDs — JR-1004",
              response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
-def extract(request: Request, lgcode: LgCode, session: Auth, body: ExtractRequest) -> Response:
+def extract(request: Request, lgcode: LgCode, session: Auth, body: ExtractRequest,
+            read: ReportRead) -> Response:
     reports = _reports(request)
     conditions = body.conditions.model_dump()
-    return _streamed(lambda out: reports.extract_csv(session.staff, lgcode, body.columns,
-                                                     conditions, out),
-                     "text/csv; charset=utf-8", f"extract-{lgcode}.csv")
+    with read.transaction():  # the read and its record commit together
+        response = _streamed(lambda out: reports.extract_csv(session.staff, lgcode, body.columns,
+                                                             conditions, out),
+                             "text/csv; charset=utf-8", f"extract-{lgcode}.csv")
+        # Which conditions were used, never their values (a name searched for is personal data).
+        read.record_bulk({"kind": "extract", "conditions": sorted(
+            k for k, v in conditions.items() if v not in (None, [], ["active"]))}, body.columns)
+    return response
 
 
 # --- CSV import of the 町字 master (JR-1006) ----------------------------------------------------------

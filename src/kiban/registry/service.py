@@ -1105,6 +1105,34 @@ class Registry:
                    for b, (m, f) in sorted(bands.items())]
         return {**counts, "pyramid": pyramid, "as_of": today.isoformat()}
 
+    def taxpayers_on(self, lgcode: str, day: date, first_id: str | None = None,
+                     last_id: str | None = None) -> list[tuple[Any, ...]]:
+        """The residents on `day` (for the resident tax: 1 January, the 賦課期日, 地方税法
+        294条 1項 and 2項: the 住民基本台帳 decides who is a taxpayer), as tuples (id,
+        juminhyo_code, my_number, family_name, given_name, birth_date, sex, town_code, banchi,
+        katagaki), ids in [first_id, last_id], in id order. A system-to-system read for the
+        tax office's batch, so it takes no staff member; inside a unit of work for `lgcode`
+        it reads in that transaction."""
+        with self.db.tenant(lgcode) as conn:
+            return store.residents_on(conn, lgcode, day, first_id, last_id)
+
+    def population_by_town(self, lgcode: str) -> dict[str, Any]:
+        """Active residents counted by 町字, 5-year age band (100+ last) and sex, as of today:
+        counts only, never a person, for the open dataset 地域・年齢別人口 (which suppresses
+        small cells before publishing). A system read for a scheduled job, so no staff member.
+        Returns {"as_of", "towns": {code: name}, "counts": [(town_code, band, sex, n)]}."""
+        today = self.today()
+        cells: dict[tuple[str, int, str], int] = {}
+        with self.db.tenant(lgcode) as conn:
+            for town, birth, sex, count in store.population_by_town(conn, lgcode):
+                age = today.year - birth.year - ((today.month, today.day) <
+                                                 (birth.month, birth.day))
+                key = (town, min(max(age, 0) // 5 * 5, 100), sex)
+                cells[key] = cells.get(key, 0) + count
+            names = store.town_names(conn, lgcode)
+        return {"as_of": today.isoformat(), "towns": names,
+                "counts": [(t, b, s, n) for (t, b, s), n in sorted(cells.items())]}
+
     # --- certificates (JR-0501..0505) ---------------------------------------------------------
 
     def issue_certificate(self, actor: StaffMember, lgcode: str,

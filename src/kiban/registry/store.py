@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     update,
@@ -816,3 +817,51 @@ class BulkWrites:
     def __exit__(self, *exc: object) -> None:
         if self.previous is not None:
             self.conn.exec_driver_sql(f"PRAGMA cache_size={self.previous}")
+
+
+# --- taxpayers on a date (read by the resident tax through Registry.taxpayers_on) -----------------
+
+
+def residents_on(conn: Connection, lgcode: str, day: date, first_id: str | None = None,
+                 last_id: str | None = None) -> list[tuple[Any, ...]]:
+    """(id, juminhyo_code, my_number, family_name, given_name, birth_date, sex, town_code,
+    banchi, katagaki) of every resident on `day` (a resident by then, not removed before it;
+    a 除票 counts until its removal date), ids in [first_id, last_id], in id order. Plain
+    tuples: a municipality's whole population is read at once by the annual assessment.
+    The households are read by primary key in a second query, not joined: right after a
+    bulk import the planner has no statistics and may pick a nested loop over an index."""
+    r = residents.c
+    query = (select(r.id, r.juminhyo_code, r.my_number, r.family_name, r.given_name,
+                    r.birth_date, r.sex, r.household_id)
+             .where(r.lgcode == lgcode,
+                    r.status.in_([Status.ACTIVE.value, Status.REMOVED.value]),
+                    r.resident_since <= day,
+                    or_(r.removed_on.is_(None), r.removed_on > day))
+             .order_by(r.id))
+    if first_id is not None:
+        query = query.where(r.id >= first_id)
+    if last_id is not None:
+        query = query.where(r.id <= last_id)
+    people = conn.execute(query).all()
+    wanted = sorted({p[7] for p in people})
+    places: dict[str, tuple[str, str, str]] = {}
+    h = households.c
+    for start in range(0, len(wanted), 5000):
+        for row in conn.execute(select(h.id, h.town_code, h.banchi, h.katagaki).where(
+                h.lgcode == lgcode, h.id.in_(wanted[start:start + 5000]))):
+            places[row[0]] = (row[1], row[2], row[3])
+    empty = ("", "", "")
+    return [(*p[:7], *places.get(p[7], empty)) for p in people]
+
+
+def population_by_town(conn: Connection, lgcode: str) -> list[tuple[str, date, str, int]]:
+    """(town code, birth date, sex, count) over active residents, by the town of their
+    household: counts only, never a person (the open dataset 地域・年齢別人口)."""
+    r, h = residents.c, households.c
+    query = (select(h.town_code, r.birth_date, r.sex, func.count().label("n"))
+             .select_from(residents.join(households, and_(h.lgcode == r.lgcode,
+                                                          h.id == r.household_id)))
+             .where(r.lgcode == lgcode, r.status == Status.ACTIVE.value,
+                    h.lgcode == lgcode)
+             .group_by(h.town_code, r.birth_date, r.sex))
+    return [(row.town_code, row.birth_date, row.sex, int(row.n)) for row in conn.execute(query)]

@@ -14,13 +14,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiban import __version__
+from kiban.assist import api as assist_api
+from kiban.assist import pages as assist_pages
 from kiban.core.clock import Clock, SystemClock
 from kiban.core.errors import FieldError, KibanError, ValidationFailed
-from kiban.identity import verify_api, verify_pages
+from kiban.identity import oidc_api, pki_api, portal, verify_api, verify_pages
+from kiban.linkage import api as linkage_api
+from kiban.linkage import pages as linkage_pages
 from kiban.opendata import api as opendata_api
+from kiban.opendata import pages as opendata_pages
 from kiban.platform import settings as settings_module
 from kiban.platform.db import Database, bypasses_row_security
 from kiban.platform.settings import Settings, UnsafeConfiguration
+from kiban.privacy import api as privacy_api
+from kiban.privacy import pages as privacy_pages
 from kiban.registry import api as registry_api
 from kiban.registry import pages as registry_pages
 from kiban.registry import reports_api as registry_reports_api
@@ -28,6 +35,10 @@ from kiban.standard import api as standard_api
 from kiban.standard import pages as standard_pages
 from kiban.talent import api as talent_api
 from kiban.talent import pages as talent_pages
+from kiban.tax import api as tax_api
+from kiban.tax import assess_api as tax_assess_api
+from kiban.tax import assess_pages as tax_assess_pages
+from kiban.tax import pages as tax_pages
 from kiban.web import admin, pages
 from kiban.web.context import Services
 from kiban.web.deps import problem
@@ -175,5 +186,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     app.include_router(talent_pages.router)
     app.include_router(verify_api.router)
     app.include_router(verify_pages.router)
+    app.include_router(pki_api.router)
+    app.include_router(oidc_api.router)
+    app.include_router(portal.router)
     app.include_router(opendata_api.router)
+    app.include_router(opendata_pages.router)
+    app.include_router(tax_api.router)
+    app.include_router(tax_pages.router)
+    app.include_router(tax_assess_api.router)
+    app.include_router(tax_assess_pages.router)
+    app.include_router(privacy_api.router)
+    app.include_router(privacy_pages.router)
+    app.include_router(linkage_api.router)
+    app.include_router(linkage_api.resident_router)
+    app.include_router(assist_api.router)
+    app.include_router(assist_pages.router)
+    app.include_router(linkage_pages.router)
     return app

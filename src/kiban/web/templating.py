@@ -15,7 +15,13 @@ _env = Environment(
     loader=ChoiceLoader([FileSystemLoader(str(ROOT / "web" / "templates")),
                          FileSystemLoader(str(ROOT / "registry" / "templates")),
                          FileSystemLoader(str(ROOT / "talent" / "templates")),
-                         FileSystemLoader(str(ROOT / "standard" / "templates"))]),
+                         FileSystemLoader(str(ROOT / "standard" / "templates")),
+                         FileSystemLoader(str(ROOT / "opendata" / "templates")),
+                         FileSystemLoader(str(ROOT / "identity" / "templates")),
+                         FileSystemLoader(str(ROOT / "linkage" / "templates")),
+                         FileSystemLoader(str(ROOT / "privacy" / "templates")),
+                         FileSystemLoader(str(ROOT / "tax" / "templates")),
+                         FileSystemLoader(str(ROOT / "assist" / "templates"))]),
     autoescape=select_autoescape(["html"]),
 )
 

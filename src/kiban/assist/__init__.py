@@ -1,0 +1,1 @@
+"""The shared multilingual assistant (AIお問い合わせ): docs/assist.md."""
