@@ -247,6 +247,11 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
                 line_w = 0.0
                 continue
             line_w = _width(line, size)
+            if line and line_w + ch_w > width:
+                # The word carried over from a break at a space is itself too long to take
+                # this character: break it per character.
+                lines.append(line)
+                line, line_w = "", 0.0
         line += ch
         line_w += ch_w
     if line or not lines:
