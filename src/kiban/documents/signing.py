@@ -120,9 +120,12 @@ def _cms_template(cert_der: bytes, chain_der: tuple[bytes, ...], key_bytes: int)
                         der.index(signature_mark), key_bytes)
 
 
-def _signed_data(signing_key: SigningKey, digest: bytes) -> bytes:
-    template = _cms_template(_der(signing_key.certificate), tuple(_der(c) for c in signing_key.chain),
-                             (signing_key.key.key_size + 7) // 8)
+def _template_for(signing_key: SigningKey) -> _CmsTemplate:
+    return _cms_template(_der(signing_key.certificate), tuple(_der(c) for c in signing_key.chain),
+                         (signing_key.key.key_size + 7) // 8)
+
+
+def _signed_data(signing_key: SigningKey, template: _CmsTemplate, digest: bytes) -> bytes:
     der = bytearray(template.der)
     der[template.digest_at:template.digest_at + 32] = digest
     attrs = b"\x31" + bytes(der[template.attrs_at + 1:template.attrs_end])
@@ -220,10 +223,10 @@ def sign(pdf: bytes, signing_key: SigningKey, lgcode: str, serial: str, code: st
     catalog = _object(pdf, offsets, root)
     if b"/AcroForm" in catalog:
         raise ValueError("the PDF already has a form")
-    first_page = int(re.search(rb"/Kids\s*\[\s*(\d+) 0 R", _object(pdf, offsets, _ref(catalog, b"Pages")))
-                     .group(1)) if b"/Pages" in catalog else None  # type: ignore[union-attr]
-    if first_page is None:
+    kids = re.search(rb"/Kids\s*\[\s*(\d+) 0 R", _object(pdf, offsets, _ref(catalog, b"Pages")))
+    if kids is None:
         raise ValueError("the PDF has no pages")
+    first_page = int(kids.group(1))
     page = _object(pdf, offsets, first_page)
     signature, widget, appearance, font = size, size + 1, size + 2, size + 3
     if re.search(rb"/Annots\s*\[", page):
@@ -232,9 +235,8 @@ def sign(pdf: bytes, signing_key: SigningKey, lgcode: str, serial: str, code: st
         raise ValueError("the first page's annotations are not an inline array")
     else:
         page = _with_entry(page, b"/Annots [ %d 0 R ]" % widget)
-    cms_length = len(_cms_template(_der(signing_key.certificate),
-                                   tuple(_der(c) for c in signing_key.chain),
-                                   (signing_key.key.key_size + 7) // 8).der)
+    template = _template_for(signing_key)
+    cms_length = len(template.der)
     placeholder = b"[ 0 %s ]" % (b" " * 34)
     x0, y0, x1, y1 = STAMP_BOX
     objects = {
@@ -272,7 +274,7 @@ def sign(pdf: bytes, signing_key: SigningKey, lgcode: str, serial: str, code: st
     range_at = out.index(placeholder, written[signature])
     out[range_at:range_at + len(placeholder)] = byte_range.ljust(len(placeholder))
     digest = hashlib.sha256(bytes(out[:contents_at]) + bytes(out[contents_end:])).digest()
-    out[contents_at + 1:contents_end - 1] = _signed_data(signing_key, digest).hex().upper().encode()
+    out[contents_at + 1:contents_end - 1] = _signed_data(signing_key, template, digest).hex().upper().encode()
     return bytes(out)
 
 
