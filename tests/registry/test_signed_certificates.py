@@ -161,3 +161,12 @@ def test_the_same_key_signs_every_certificate_of_a_municipality(client: TestClie
     first = world.svc.registry.document_signer(LG_A)
     issue(client)
     assert world.svc.registry.document_signer(LG_A).certificate == first.certificate
+
+
+def test_code_guessing_is_rate_limited(client: TestClient) -> None:
+    """40 bits of code are safe only if guesses are slow: 30 checks a minute per address."""
+    params = {"lgcode": LG_A, "serial": "2026-000001", "code": "AAAA-AAAA"}
+    answers = [client.get("/api/v1/verify", params=params).status_code for _ in range(31)]
+    assert answers[:30] == [200] * 30 and answers[30] == 429
+    page = client.post("/verify", data=params)
+    assert page.status_code == 429

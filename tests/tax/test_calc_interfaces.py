@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from kiban.cli import app as cli_app
+from kiban.core.ratelimit import SlidingWindow
 from kiban.standard.kit.tax_checks import SINGLE_5M, body
-from kiban.tax.calculator import SlidingWindow
 from kiban.web.app import create_app
 from kiban_testkit import LG_A, LG_B, PASSWORD, World, bearer
 

@@ -69,9 +69,15 @@ def test_import_run_and_explained_assessment(client: TestClient, world: World) -
     assert page.status_code == 200
     assert "計算の過程" in page.text and "課税標準" in page.text and "当初賦課" in page.text
     assert f"{taxed['total']:,}円" in page.text
-    pdf = client.get(f"/console/tax/assessments/{taxed['id']}/taxation.pdf")
+    issue = f"/console/tax/assessments/{taxed['id']}/certificates"
+    assert client.post(issue, data={"kind": "taxation"}).status_code == 403  # no CSRF token
+    pdf = client.post(issue, data={"kind": "taxation", "csrf_token": token})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
+    assert b"/ETSI.CAdES.detached" in pdf.content
+    verified = client.post("/api/v1/verify", content=pdf.content,
+                           headers={"Content-Type": "application/pdf"}).json()
+    assert verified["authentic"] is True and verified["kind"] == "tax_taxation"
 
 
 def officers_a(world: World) -> object:
@@ -85,10 +91,11 @@ def test_other_roles_and_municipalities_see_nothing(client: TestClient, world: W
     one = svc.search(officers_a(world), world.clerk_a.lgcode or "", FY)[0]  # type: ignore[arg-type]
     sign_in_plain(client, "clerk-a")
     assert client.get("/console/tax", headers=HTML).status_code == 403
-    sign_in(client, "tax-b")
+    token = sign_in(client, "tax-b")
     assert client.get(f"/console/tax/runs/{summary['id']}", headers=HTML).status_code == 404
     assert client.get(f"/console/tax/assessments/{one['id']}", headers=HTML).status_code == 404
-    pdf = client.get(f"/console/tax/assessments/{one['id']}/taxation.pdf")
+    pdf = client.post(f"/console/tax/assessments/{one['id']}/certificates",
+                      data={"kind": "taxation", "csrf_token": token})
     assert pdf.status_code in (404, 422)
     client.cookies.clear()
     assert client.get("/console/tax", headers=HTML).status_code in (303, 401)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kiban.core.errors import KibanError
+from kiban.core.ratelimit import SlidingWindow
 from kiban.documents.signing import MAX_PDF_BYTES
 from kiban.web.deps import services
 
@@ -21,6 +22,19 @@ _VERDICT = {
     "description": "authentic: issued by this platform and unaltered; reason says why not (no_match, not_pdf, "
                    "unsigned, bad_signature, altered, unknown_signer, not_issued, ...) or 'withdrawn'",
 }
+
+
+# A verification code has 40 bits; limiting each client address to 30 code checks a minute
+# (shared by the API and the page) makes guessing one hopeless while a bank checking a pile
+# of paper copies is not slowed.
+CODE_CHECKS_PER_MINUTE = 30
+
+
+def check_code_rate(request: Request) -> None:
+    limiter: SlidingWindow | None = getattr(request.app.state, "verify_code_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.verify_code_limiter = SlidingWindow(CODE_CHECKS_PER_MINUTE)
+    limiter.hit(request.client.host if request.client else "unknown")
 
 
 class TooLarge(KibanError):
@@ -56,4 +70,5 @@ def verify_code(request: Request,
                 serial: Annotated[str, Query(pattern=r"^[0-9A-Za-z-]{1,20}$")],
                 code: Annotated[str, Query(min_length=1, max_length=20, description="検証コード XXXX-XXXX")],
                 ) -> dict[str, Any]:
+    check_code_rate(request)
     return services(request).registry.verify_code(lgcode, serial, code)

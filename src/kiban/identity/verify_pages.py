@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from kiban.documents.signing import MAX_PDF_BYTES
+from kiban.identity.verify_api import check_code_rate
 from kiban.web.deps import optional_session, services
 from kiban.web.pages import render
 
@@ -51,6 +52,7 @@ async def check(request: Request) -> Response:
         result = await run_in_threadpool(registry.verify_pdf, data)
     elif (re.fullmatch(r"\d{6}", given["lgcode"]) and re.fullmatch(r"[0-9A-Za-z-]{1,20}", given["serial"])
           and 0 < len(given["code"]) <= 20):
+        check_code_rate(request)
         result = await run_in_threadpool(registry.verify_code, given["lgcode"], given["serial"], given["code"])
     else:
         result = {"authentic": False, "reason": "no_match"}

@@ -146,6 +146,10 @@ def _key_row(lgcode: str, key: identity.DocumentKey, clock: Clock) -> dict[str, 
             "private_key": key.key_pem.decode(), "source": key.source, "created_at": clock.now()}
 
 
+# Documents other domains issue through the registry's signing and verification (a kind is at
+# most 20 characters: the certificates table's column).
+OTHER_DOCUMENT_KINDS = frozenset({"tax_taxation", "tax_non_taxation"})
+
 def _verdict(row: dict[str, Any], muni: dict[str, Any] | None,
              signer: x509.Certificate | None) -> dict[str, Any]:
     withdrawn = row["withdrawn_at"] is not None
@@ -1228,28 +1232,70 @@ class Registry:
                 raise RuleViolation("証明書を印字できない内容があります(外字など)。窓口で個別に対応してください。",
                                     f"The certificate cannot be printed: {exc}",
                                     field="resident_ids") from exc
-            sha = hashlib.sha256(pdf).hexdigest()
-            code = verification_code(self.db.settings.secret_key, lgcode, serial, sha)
-            pdf = signing.sign(pdf, signer, lgcode, serial, code,
-                               f"{muni['prefecture']}{muni['name']}")
-            signed_sha = hashlib.sha256(pdf).hexdigest()
             recorded_options: dict[str, Any] = {**options, "form": form,
                                                 "fee": muni["settings"]["certificate_fee"]}
             if kind == "kisai_jiko":
                 recorded_options["items"] = cert["items"]
-            store.insert_certificate(conn, {
-                "lgcode": lgcode, "serial": serial, "kind": kind, "resident_ids": list(ids),
-                "options": recorded_options, "content_hash": sha, "issued_at": issued,
-                "issued_by": actor.id, "requester": requester, "signed_hash": signed_sha})
+            pdf = self._seal(conn, actor, muni, signer, pdf, {
+                "serial": serial, "kind": kind, "resident_ids": list(ids),
+                "options": recorded_options, "issued_at": issued, "requester": requester},
+                "registry.certificate_issued", {
+                    "kind": kind, "residents": list(ids), "options": options, "form": form,
+                    "fee": muni["settings"]["certificate_fee"],
+                    "requester": requester["kind"] if requester else None})
             self._log(conn, lgcode, actor, "certificate", ids, serial)
-            ledger.append(conn, lgcode, "registry.certificate_issued", serial,
-                          {"kind": kind, "residents": list(ids), "options": options,
-                           "form": form, "fee": muni["settings"]["certificate_fee"],
-                           "requester": requester["kind"] if requester else None,
-                           "sha256": sha, "signed_sha256": signed_sha}, actor.id, issued)
             return serial, pdf
 
     # --- signed documents and their verification (issue 5 part 6) ----------------------------
+
+    def _seal(self, conn: Connection, actor: StaffMember, muni: dict[str, Any],
+              signer: signing.SigningKey, pdf: bytes, row: dict[str, Any], event: str,
+              payload: dict[str, Any]) -> bytes:
+        """Sign a rendered document (its verification code covers the unsigned PDF), record
+        it so /verify can vouch for it, and append the issue to the ledger."""
+        lgcode, serial = muni["lgcode"], row["serial"]
+        sha = hashlib.sha256(pdf).hexdigest()
+        code = verification_code(self.db.settings.secret_key, lgcode, serial, sha)
+        signed = signing.sign(pdf, signer, lgcode, serial, code,
+                              f"{muni['prefecture']}{muni['name']}")
+        signed_sha = hashlib.sha256(signed).hexdigest()
+        store.insert_certificate(conn, {"requester": None, **row, "lgcode": lgcode,
+                                        "content_hash": sha, "issued_by": actor.id,
+                                        "signed_hash": signed_sha})
+        ledger.append(conn, lgcode, event, serial,
+                      {**payload, "sha256": sha, "signed_sha256": signed_sha}, actor.id,
+                      row["issued_at"])
+        return signed
+
+    def issue_document(self, actor: StaffMember, lgcode: str, kind: str, resident_ids: list[str],
+                       render: Callable[[str, date], bytes], options: dict[str, Any]
+                       ) -> tuple[str, bytes]:
+        """Another domain's certificate (the 課税証明書, say) issued like a registry one: a
+        serial from the same sequence, PAdES-signed with the municipality's document key,
+        recorded so that /verify vouches for it and a supervisor can withdraw it. `render`
+        gets the serial and issue date and returns the unsigned PDF; the caller has checked the
+        actor's role for the document, the registry checks only the municipality."""
+        if actor.lgcode != lgcode or kind not in OTHER_DOCUMENT_KINDS:
+            raise Forbidden("この地方公共団体の証明書は交付できません。",
+                            "You cannot issue this municipality's documents.")
+        signer = self.document_signer(lgcode)
+        with self.db.tenant(lgcode) as conn:
+            muni = Municipalities.get_in(conn, lgcode)
+            issued = self.clock.now()
+            year = today_jst(self.clock)
+            serial = f"{year.year}-{store.next_counter(conn, lgcode, f'cert-{year.year}'):06d}"
+            try:
+                pdf = render(serial, year)
+            except ValueError as exc:
+                raise RuleViolation("証明書を印字できない内容があります(外字など)。",
+                                    f"The document cannot be printed: {exc}") from exc
+            signed = self._seal(conn, actor, muni, signer, pdf, {
+                "serial": serial, "kind": kind, "resident_ids": list(resident_ids),
+                "options": options, "issued_at": issued},
+                "registry.document_issued", {"kind": kind, "residents": list(resident_ids),
+                                             "options": options})
+            return serial, signed
+
 
     def document_signer(self, lgcode: str) -> signing.SigningKey:
         """The municipality's document-signing key: the configured one (production needs it),

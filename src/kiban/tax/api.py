@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from kiban.core.errors import invalid
+from kiban.core.ratelimit import SlidingWindow
 from kiban.platform.auth import Session
-from kiban.tax.calculator import SlidingWindow, TaxCalculator, calculator_output
+from kiban.tax.calculator import TaxCalculator, calculator_output
 from kiban.web.deps import api_session, services
 
 router = APIRouter(tags=["tax"])

@@ -62,6 +62,18 @@ def certificate(request: Request, lgcode: str, session: Auth, body: AnyBody) -> 
     return JSONResponse(made, status_code=201)
 
 
+@router.post("/certificates/signed", status_code=201, response_class=Response,
+             summary="所得・課税証明書 or 非課税証明書 as a signed PDF that /verify vouches for",
+             responses={201: {"content": {"application/pdf": {}}}})
+def signed_certificate(request: Request, lgcode: str, session: Auth, body: AnyBody) -> Response:
+    payload = body if isinstance(body, dict) else {}
+    serial, pdf = services(request).assessments.issue_certificate_pdf(
+        session.staff, lgcode, str(payload.get("assessment_id") or ""), str(payload.get("kind") or ""))
+    return Response(pdf, status_code=201, media_type="application/pdf", headers={
+        "X-Certificate-Serial": serial, "Cache-Control": "no-store",
+        "Content-Disposition": f'inline; filename="{serial}.pdf"'})
+
+
 @router.get("/runs/{run_id}", summary="A batch run's progress and summary")
 def run_summary(request: Request, lgcode: str, run_id: str, session: Auth) -> dict[str, Any]:
     return services(request).assessments.run_summary(session.staff, lgcode, run_id)

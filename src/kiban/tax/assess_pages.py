@@ -104,6 +104,18 @@ def assessment_page(request: Request, session: PageAuth, assessment_id: str) -> 
                   calc=view["calculation"], steps=view["calculation"].get("steps", []))
 
 
+@router.post("/assessments/{assessment_id}/certificates")
+def issue_certificate(request: Request, session: PageAuth, assessment_id: str,
+                      form: PostedForm) -> Response:
+    """Issuing is recorded (and can be withdrawn), so it is a POST with the CSRF token."""
+    check_csrf(request, session, str(form.get("csrf_token", "")))
+    serial, pdf = services(request).assessments.issue_certificate_pdf(
+        session.staff, _lgcode(session), assessment_id, str(form.get("kind", "")))
+    return Response(pdf, media_type="application/pdf", headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{serial}.pdf"'})
+
+
 @router.get("/assessments/{assessment_id}/{kind}.pdf")
 def assessment_pdf(request: Request, session: PageAuth, assessment_id: str, kind: str
                    ) -> Response:
@@ -113,9 +125,6 @@ def assessment_pdf(request: Request, session: PageAuth, assessment_id: str, kind
         form = svc.notice(session.staff, lgcode, assessment_id, "tax-notice")
     elif kind == "special-collection":
         form = svc.notice(session.staff, lgcode, assessment_id, "special-collection")
-    elif kind in ("taxation", "non_taxation"):
-        form = svc.certificate(session.staff, lgcode, {"assessment_id": assessment_id,
-                                                       "kind": kind})
     else:
         return Response(status_code=404)
     muni = services(request).municipalities.get(lgcode)

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from kiban.core.errors import KibanError
+from kiban.core.ratelimit import SlidingWindow
 from kiban.platform.auth import constant_time_equal
-from kiban.tax.calculator import SlidingWindow, calculator_output
+from kiban.tax.calculator import calculator_output
 from kiban.tax.model import SUPPORTED_FISCAL_YEARS, fiscal_year_label
 from kiban.web.deps import optional_session
 from kiban.web.pages import field_errors, render
