@@ -26,6 +26,19 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# axe-core (MPL-2.0) for the accessibility browser tests is committed in tests/e2e/vendor, so
+# tests need no npm; `make axe [AXE_VERSION=4.x.y]` refreshes it from the npm registry.
+AXE_VERSION ?= 4.14.1
+.PHONY: axe
+axe:
+	rm -rf var/npm-axe && mkdir -p var/npm-axe
+	cd var/npm-axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz
+	cp var/npm-axe/package/axe.min.js tests/e2e/vendor/axe.min.js
+	cp var/npm-axe/package/LICENSE tests/e2e/vendor/axe-core.LICENSE
+	cp var/npm-axe/package/LICENSE-3RD-PARTY.txt tests/e2e/vendor/axe-core.LICENSE-3RD-PARTY.txt
+	sha256sum tests/e2e/vendor/axe.min.js
+	@echo "axe-core $(AXE_VERSION) vendored: update the version and sha256 in tests/e2e/vendor/README.md"
+
 demo: install
 	rm -f var/kiban.db var/kiban.db-wal var/kiban.db-shm
 	$(KIBAN) db upgrade
@@ -61,6 +74,7 @@ bench: install
 	$(PY) benchmarks/tax_assess.py
 	$(PY) benchmarks/privacy.py
 	$(PY) benchmarks/assist.py
+	$(PY) benchmarks/procedures.py
 
 clean:
 	rm -rf $(VENV) var/*.db* .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,10 @@ one matrix-vector product for the dense scores), then restricted to the asker's 
 Latency is measured twice: retrieval alone (the question's vector given: tokenising, BM25,
 dense scores, fusion, ranking) and end to end (plus embedding the question with the bundled
 model, uncached), for each question of the evaluation set, in several runs; medians of the
-runs are printed.
+runs are printed. Two more rows: the service's `ask` on the demo knowledge base (what a
+request runs: the municipality, its settings, the index's freshness, embedding uncached,
+retrieval; not counted), and end to end with two askers at once (two threads, as two requests
+in the server's pool).
 
     .venv/bin/python benchmarks/assist.py [--runs 3] [--questions 100] [--entries 100000]
 """
@@ -28,6 +31,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +107,28 @@ def latencies(index: HybridIndex, cases: list[dict[str, str]], embed: bool,
     return found
 
 
+def asked(svc: Services, cases: list[dict[str, str]]) -> list[float]:
+    """The service's ask(), the question's vector not cached (a fresh text each time)."""
+    found = []
+    for n, c in enumerate(cases):
+        question = f"{c['question']} ({time.time_ns() % 1_000_000 + n})"
+        started = time.perf_counter()
+        svc.assist.ask(c["lgcode"], question, count=False)
+        found.append((time.perf_counter() - started) * 1000)
+    return found
+
+
+def concurrent(index: HybridIndex, cases: list[dict[str, str]], askers: int = 2) -> list[float]:
+    found: list[float] = []
+    threads = [threading.Thread(target=lambda part: found.extend(latencies(index, part, True)),
+                                args=(cases[k::askers],)) for k in range(askers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return found
+
+
 def embedding(cases: list[dict[str, str]]) -> list[float]:
     model = embedder()._loaded()
     found = []
@@ -125,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = json.loads(EVALUATION_SET.read_text(encoding="utf-8"))
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python "
-          f"{sys.version.split()[0]}")
+          f"{sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         small, svc = demo_index(Path(tmp))
@@ -156,19 +182,29 @@ def main() -> None:
                 ("retrieval only, dense alone", False, "dense", False),
                 ("retrieval only, hybrid, one view of all entries", False, "hybrid", True),
                 ("end to end (model embeds the question), hybrid", True, "hybrid", False),
+                ("end to end, two askers at once", True, "two", False),
+                ("service ask(), demo base, uncached question", True, "service", False),
                 ("embedding the question alone (baseline)", True, "none", False)]
-        print(f"{'measure':<50} {'q/s':>8} {'p50 ms':>8} {'p95 ms':>8}  runs (p95)")
+        print("(CPU ms/q: this process's CPU time per question, steadier than wall-clock "
+              "figures on a shared machine)")
+        print(f"{'measure':<50} {'q/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/q':>9}  runs (p95)")
         for label, embed, mode, whole in rows:
-            qps, p50s, p95s = [], [], []
+            qps, p50s, p95s, cpus = [], [], [], []
             for _ in range(args.runs):
+                cpu = time.process_time()
                 started = time.perf_counter()
                 values = (embedding(sample) if mode == "none"
+                          else concurrent(index, sample) if mode == "two"
+                          else asked(svc, sample) if mode == "service"
                           else latencies(index, sample, embed, mode, whole))
                 qps.append(len(sample) / (time.perf_counter() - started))
+                cpus.append((time.process_time() - cpu) * 1000 / len(sample))
                 p50s.append(statistics.median(values))
                 p95s.append(p95(values))
             print(f"{label:<50} {statistics.median(qps):>8.1f} {statistics.median(p50s):>8.1f} "
-                  f"{statistics.median(p95s):>8.1f}  {' / '.join(f'{v:.1f}' for v in p95s)}")
+                  f"{statistics.median(p95s):>8.1f} {statistics.median(cpus):>9.2f}  "
+                  f"{' / '.join(f'{v:.1f}' for v in p95s)}")
+        print(f"load average at the end {os.getloadavg()[0]:.2f}")
         svc.db.dispose()
 
 

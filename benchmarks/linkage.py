@@ -62,7 +62,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited: {process.stderr.read().decode() if process.stderr else ''}")
+            raise SystemExit(f"{process.args!r} exited: {process.stderr.read().decode() if process.stderr else ''}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -226,6 +226,7 @@ def main() -> None:
             for run in range(args.runs):
                 for name in ("direct", "hub"):
                     cpu_before = sum(cpu_seconds(pid) for pid in servers)
+                    hub_before = cpu_seconds(hub_process.pid)
                     if name == "hub":
                         rate, lat = asyncio.run(run_hub(base, data, args.requests, args.concurrency))
                     else:
@@ -233,13 +234,18 @@ def main() -> None:
                                                            args.concurrency))
                     # Server-side CPU per exchange: the hub and the provider (direct: the provider only).
                     cpu_ms = (sum(cpu_seconds(pid) for pid in servers) - cpu_before) * 1000 / args.requests
+                    hub_ms = (cpu_seconds(hub_process.pid) - hub_before) * 1000 / args.requests
                     results[name].append((rate, pct(lat, 0.5), pct(lat, 0.99), cpu_ms))
                     print(f"run {run + 1} {name:6}: {rate:8.0f} /s  p50 {pct(lat, 0.5):6.1f} ms  "
-                          f"p99 {pct(lat, 0.99):6.1f} ms  server CPU {cpu_ms:5.2f} ms/exchange")
+                          f"p99 {pct(lat, 0.99):6.1f} ms  server CPU {cpu_ms:5.2f} ms/exchange "
+                          f"(hub process {hub_ms:5.2f})")
             sth = httpx.get(f"{base}/api/v1/linkage/ct/v1/get-sth").json()
         finally:
             for process in (hub_process, provider):
                 if process is not None:
+                    if process.poll() is not None and process.stderr is not None:  # it died: say why
+                        print(f"{process.args!r} exited {process.returncode}: "
+                              f"{process.stderr.read().decode()[-2000:]}", file=sys.stderr)
                     process.terminate()
                     process.wait(timeout=10)
     med = {name: tuple(statistics.median(r[i] for r in rows) for i in range(4)) for name, rows in results.items()}

@@ -64,7 +64,7 @@ def test_resident_logs_in_with_a_virtual_card(page: Page, live_server: LiveServe
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     _, _, card_file = resident_with_card(live_server, tmp_path, monkeypatch)
     start_login(page, card_file)
-    expect(page.locator("#welcome")).to_have_text("山田 太郎 さん、ようこそ。 Welcome.")
+    expect(page.locator("#welcome")).to_have_text("山田 太郎 さん、ようこそ。")
     expect(page).to_have_url(f"{live_server.url}/portal")
     expect(page.locator("#claims")).to_contain_text("東京都千代田区本町一丁目1番地2 メゾン101")
     page.get_by_role("button", name="ログアウト").click()

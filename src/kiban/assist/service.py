@@ -29,11 +29,13 @@ from kiban.assist.model import (
     Entry,
     EvalResult,
     ImportProblem,
+    Settings,
     Tone,
     check_question,
     evaluate,
     faq_from,
     parse_csv,
+    scrub_personal,
 )
 from kiban.assist.sources import KnowledgeSource, default_sources
 from kiban.core.clock import Clock, today_jst
@@ -44,6 +46,10 @@ from kiban.platform.db import Database
 from kiban.platform.tenants import Municipalities
 
 OPENDATA_REFRESH_SECONDS = 300.0  # open data is re-read at most this often
+# A question does not query the database for the index's freshness, the municipality or its
+# settings more often than this: changes made through this process's service are seen at once,
+# another process's (another server worker, the CLI) within this many seconds.
+FRESH_SECONDS = 2.0
 HANDOFF_TEXT = {
     (Tone.POLITE, "ja"): "申し訳ありません。確かな回答が見つかりませんでした。お問い合わせ窓口をご利用ください。",
     (Tone.FRIENDLY, "ja"): "ごめんなさい、はっきりした答えが見つかりませんでした。問い合わせ窓口へどうぞ。",
@@ -75,6 +81,9 @@ class _Built:
     index: HybridIndex
     fingerprint: tuple[Any, ...]
     at: float
+    settings: dict[str, Settings]  # as of the build (the fingerprint covers them)
+    checked: float  # when the fingerprint was last compared
+    generation: int  # Assist._generation when it was compared
 
 
 class Assist:
@@ -87,25 +96,47 @@ class Assist:
             OpenData(db, clock))
         self._built: _Built | None = None
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by every write of this service: the index is re-checked
+        self._municipalities: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- the index -------------------------------------------------------------------
 
     def index(self) -> HybridIndex:
+        return self._current().index
+
+    def _current(self) -> _Built:
+        """The built index and settings; the fingerprint query at most every FRESH_SECONDS
+        unless this service wrote meanwhile."""
+        built = self._built
+        now = time.monotonic()
+        if built is not None and built.generation == self._generation and (
+                now - built.checked < FRESH_SECONDS) and now - built.at < OPENDATA_REFRESH_SECONDS:
+            return built
+        generation = self._generation
         with self.db.platform() as conn:
             fingerprint = store.fingerprint(conn)
-        built = self._built
         if built is not None and built.fingerprint == fingerprint and (
-                time.monotonic() - built.at < OPENDATA_REFRESH_SECONDS):
-            return built.index
+                now - built.at < OPENDATA_REFRESH_SECONDS):
+            built.checked, built.generation = now, generation
+            return built
         with self._lock:
             built = self._built
             if built is None or built.fingerprint != fingerprint or (
                     time.monotonic() - built.at >= OPENDATA_REFRESH_SECONDS):
-                built = _Built(self._build(), fingerprint, time.monotonic())
+                index, settings = self._build()
+                built = _Built(index, fingerprint, time.monotonic(), settings, time.monotonic(),
+                               generation)
                 self._built = built
-        return built.index
+        return built
 
-    def _build(self) -> HybridIndex:
+    def _changed(self) -> None:
+        """After a write of FAQs, adoptions or settings: the next question re-checks the index."""
+        self._generation += 1
+
+    def _settings(self, lgcode: str) -> Settings:
+        return self._current().settings.get(lgcode) or Settings(lgcode)
+
+    def _build(self) -> tuple[HybridIndex, dict[str, Settings]]:
         lgcodes = [m["lgcode"] for m in self.municipalities.list()]
         entries: list[Entry] = []
         audiences: list[frozenset[str]] = []
@@ -122,7 +153,7 @@ class Assist:
             for lgcode in audience:
                 members.setdefault(lgcode, []).append(doc)
         views = {k: np.array(v, dtype=np.int64) for k, v in members.items()}
-        return HybridIndex(entries, vectors, tokens, views)
+        return HybridIndex(entries, vectors, tokens, views), settings
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Passage vectors: the process cache, then the assist_vectors table, then the model
@@ -148,7 +179,14 @@ class Assist:
     def _municipality(self, lgcode: str) -> dict[str, Any]:
         if not (len(lgcode) == 6 and lgcode.isdigit()) or lgcode == SHARED:
             raise NotFound("団体が見つかりません。", "No such municipality.")
-        return self.municipalities.get(lgcode)
+        cached = self._municipalities.get(lgcode)
+        if cached is not None and time.monotonic() - cached[0] < FRESH_SECONDS:
+            return cached[1]
+        found = self.municipalities.get(lgcode)  # NotFound is not cached
+        if len(self._municipalities) > 10_000:
+            self._municipalities.clear()
+        self._municipalities[lgcode] = (time.monotonic(), found)
+        return found
 
     def search(self, lgcode: str, question: str, limit: int = 5, mode: str = "hybrid",
                lang: str | None = None) -> list[Hit]:
@@ -163,18 +201,18 @@ class Assist:
         composed from the question: the response does not contain it."""
         muni = self._municipality(lgcode)
         text, language = check_question(question, lang)
-        with self.db.platform() as conn:
-            s = store.settings(conn, lgcode)
+        s = self._settings(lgcode)
         hits = self.search(lgcode, text, 5, lang=language)
         best = hits[0] if hits else None
         answered = best is not None and best.confidence >= s.threshold
         today = today_jst(self.clock)
         if count:
-            with self.db.platform() as conn:
+            # The tenant's transaction: unanswered questions are under row-level security.
+            with self.db.tenant(lgcode) as conn:
                 store.count_use(conn, lgcode, today, questions=1,
                                 **({"answered": 1} if answered else {"handoffs": 1}))
                 if not answered:
-                    store.add_unanswered(conn, lgcode, text, language,
+                    store.add_unanswered(conn, lgcode, scrub_personal(text), language,
                                          best.entry.ref if best else "",
                                          best.confidence if best else 0.0, self.clock.now())
         handoff = {"url": s.inquiry_url or f"/assist/{lgcode}/inquiry",
@@ -203,8 +241,7 @@ class Assist:
 
     def public_settings(self, lgcode: str) -> dict[str, Any]:
         muni = self._municipality(lgcode)
-        with self.db.platform() as conn:
-            s = store.settings(conn, lgcode)
+        s = self._settings(lgcode)
         return {"lgcode": lgcode, "municipality": muni["name"], "greeting_ja": s.greeting_ja,
                 "greeting_en": s.greeting_en, "tone": s.tone.value,
                 "inquiry_url": s.inquiry_url or f"/assist/{lgcode}/inquiry",
@@ -221,7 +258,7 @@ class Assist:
         if ref not in known:
             raise ValidationFailed([FieldError("ref", "この団体の回答ではありません。",
                                                "ref is not one of this municipality's answers.")])
-        with self.db.platform() as conn:
+        with self.db.tenant(lgcode) as conn:
             store.add_feedback(conn, lgcode, ref, helpful, self.clock.now())
             store.count_use(conn, lgcode, today_jst(self.clock),
                             **({"helpful": 1} if helpful else {"not_helpful": 1}))
@@ -248,7 +285,7 @@ class Assist:
 
     def faqs(self, actor: StaffMember, lgcode: str) -> list[dict[str, Any]]:
         self._manager(actor, lgcode)
-        with self.db.platform() as conn:
+        with self.db.tenant(lgcode) as conn:
             feedback = store.feedback_by_ref(conn, lgcode)
             return [{**asdict(f), "last_reviewed": f.last_reviewed.isoformat(),
                      "helpful": feedback.get(f.id, (0, 0))[0],
@@ -312,12 +349,14 @@ class Assist:
             chosen = faq_id or self._new_id(conn, lgcode)
             faq = faq_from(values, chosen, lgcode, categories)
             store.save_faqs(conn, [faq], self.clock.now(), actor.id)
+        self._changed()
         return {**asdict(faq), "last_reviewed": faq.last_reviewed.isoformat()}
 
     def delete_faq(self, actor: StaffMember, faq_id: str) -> None:
         self._owned(actor, faq_id)
         with self.db.platform() as conn:
             store.delete_faq(conn, faq_id)
+        self._changed()
 
     def import_csv(self, actor: StaffMember, lgcode: str, data: bytes) -> dict[str, int]:
         """All rows or none: every bad row is reported by row number and field."""
@@ -348,6 +387,7 @@ class Assist:
                 faq = faq_from(row, given or self._new_id(conn, lgcode), lgcode)
                 store.save_faqs(conn, [faq], self.clock.now(), actor.id)
                 items.append(faq)
+        self._changed()
         return {"created": created, "updated": updated}
 
     def adopt(self, actor: StaffMember, lgcode: str, faq_id: str, mode: str | None,
@@ -379,6 +419,7 @@ class Assist:
                                 if mode == AdoptionMode.OVERRIDE else "", reviewed)
         with self.db.platform() as conn:
             store.set_adoption(conn, lgcode, adoption, faq_id, self.clock.now())
+        self._changed()
         return {"faq_id": faq_id, "mode": mode or "default"}
 
     def settings(self, actor: StaffMember, lgcode: str) -> dict[str, Any]:
@@ -444,6 +485,7 @@ class Assist:
         updated = replace(current, **changed)
         with self.db.platform() as conn:
             store.save_settings(conn, updated)
+        self._changed()
         return {**asdict(updated), "tone": updated.tone.value}
 
     def usage(self, actor: StaffMember, lgcode: str | None, days: int = 31
@@ -460,13 +502,13 @@ class Assist:
 
     def unanswered(self, actor: StaffMember, lgcode: str) -> list[dict[str, Any]]:
         self._manager(actor, lgcode)
-        with self.db.platform() as conn:
+        with self.db.tenant(lgcode) as conn:
             return [{**r, "asked_at": r["asked_at"].isoformat()}
                     for r in store.unanswered(conn, lgcode)]
 
     def resolve(self, actor: StaffMember, lgcode: str, item_id: int) -> None:
         self._manager(actor, lgcode)
-        with self.db.platform() as conn:
+        with self.db.tenant(lgcode) as conn:
             if not store.resolve_unanswered(conn, lgcode, item_id):
                 raise NotFound()
 
@@ -487,6 +529,7 @@ class Assist:
                     store.set_adoption(conn, lgcode, Adoption(
                         faq_id, AdoptionMode(mode), answer, date.fromisoformat(demo.REVIEWED)),
                         faq_id, self.clock.now())
+        self._changed()
         return count
 
     def seed(self, shared: Sequence[Mapping[str, Any]],
@@ -504,4 +547,5 @@ class Assist:
                     k: Tone(v) if k == "tone" else v for k, v in values.items()}
                 s = replace(store.settings(conn, lgcode), **changes)
                 store.save_settings(conn, s)
+        self._changed()
         return count

@@ -146,6 +146,7 @@ class Provider:
         self.links = links
         self._mac_key = hashlib.sha256(b"kiban-oidc-challenge:" + secret_key.encode()).digest()
         self._sub_key = hashlib.sha256(b"kiban-oidc-subject:" + secret_key.encode()).digest()
+        self._secret_key = secret_key  # for the first-party portal's resident reference
         self.key = key or signing_key(secret_key)
         self.jwk = jose.jwk(self.key.public_key())
         self.clients = {c.client_id: c for c in (clients if clients is not None else configured_clients())}
@@ -319,7 +320,8 @@ class Provider:
         if not hmac.compare_digest(s256(verifier), row["code_challenge"]):
             raise TokenError("invalid_grant", "PKCE verification failed")
         serial = row["serial"]  # the authentication certificate's
-        claims = self._claims(lgcode, serial, row["scope"])
+        claims = self._claims(lgcode, serial, row["scope"],
+                              first_party=client.client_id == PORTAL_CLIENT)
         issued = int(now.timestamp())
         id_token = jose.sign({"iss": issuer, "aud": client.client_id, "iat": issued,
                               "exp": issued + int(TOKEN_TTL.total_seconds()),
@@ -332,7 +334,8 @@ class Provider:
         return {"access_token": access, "token_type": "Bearer", "expires_in": int(TOKEN_TTL.total_seconds()),
                 "id_token": id_token, "scope": row["scope"]}
 
-    def _claims(self, lgcode: str, serial: str, scope: str) -> dict[str, Any]:
+    def _claims(self, lgcode: str, serial: str, scope: str, first_party: bool = False
+                ) -> dict[str, Any]:
         found = self.links.linked_resident(serial)
         if found is None or found[1]["revoked_at"] is not None:
             raise TokenError("invalid_grant", "the card is no longer valid")
@@ -345,6 +348,8 @@ class Provider:
         sub = hmac.new(self._sub_key, f"{lgcode}:{record['id']}".encode(), hashlib.sha256).hexdigest()[:40]
         scopes = set(scope.split())
         claims: dict[str, Any] = {"sub": sub}
+        if first_party:  # this deployment's own portal only: which record (issue 9)
+            claims[RESIDENT_CLAIM] = resident_ref(self._secret_key, lgcode, str(record["id"]))
         if "name" in scopes:
             claims["name"] = facts.name
         if "address" in scopes:
@@ -367,6 +372,33 @@ class Provider:
             return self._claims(lgcode, serial, str(claims.get("scope", "")))
         except TokenError as exc:
             raise TokenError("invalid_token", exc.description, 401) from exc
+
+
+RESIDENT_CLAIM = "kiban_resident"
+
+
+def _ref_mac(secret_key: str, body: str) -> str:
+    key = hashlib.sha256(b"kiban-portal-resident:" + secret_key.encode()).digest()
+    return jose.b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
+
+
+def resident_ref(secret_key: str, lgcode: str, resident_id: str) -> str:
+    """The claim by which the provider tells this deployment's own resident portal (and no
+    other client) which resident record signed in: `lgcode.resident_id.mac`, MAC'd with the
+    platform's secret, so no other provider can name a record (issue 9: the resident's own
+    access records)."""
+    body = f"{lgcode}.{resident_id}"
+    return f"{body}.{_ref_mac(secret_key, body)}"
+
+
+def open_resident_ref(secret_key: str, ref: object) -> tuple[str, str] | None:
+    """(lgcode, resident_id) of a reference this deployment made; None otherwise."""
+    if not isinstance(ref, str) or ref.count(".") != 2:
+        return None
+    lgcode, resident_id, mac = ref.split(".")
+    if not hmac.compare_digest(mac, _ref_mac(secret_key, f"{lgcode}.{resident_id}")):
+        return None
+    return lgcode, resident_id
 
 
 def _aware(at: datetime) -> datetime:

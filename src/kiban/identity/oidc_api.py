@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from kiban.identity import linking, oidc
+from kiban.web import i18n
 from kiban.web.deps import services
 from kiban.web.pages import render
 
@@ -35,6 +36,37 @@ REASONS = {
     "not_configured": "カードによるログインは現在利用できません(信頼する認証局が設定されていません)。",
 }
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SCOPE_LABELS_EN = {"name": "Name", "address": "Address", "birthdate": "Date of birth", "gender": "Sex"}
+REASONS_EN = {
+    "bad_signature": "The signature over the challenge is not correct.",
+    "revoked": "This card's user authentication certificate has been revoked.",
+    "expired": "This card's user authentication certificate has expired.",
+    "not_yet_valid": "This certificate is not valid yet.",
+    "not_linked": "This card is not linked to a resident record.",
+    "no_record": "No resident record was found (moved out, deceased, ...).",
+    "bad_challenge": "The login request is not valid. Please start again.",
+    "challenge_expired": "The login request has expired. Please start again.",
+    "challenge_used": "This login request has already been used. Please start again.",
+    "untrusted": "The certificate is not from a trusted certification authority.",
+    "wrong_key_usage": "This is not a user authentication certificate.",
+    "not_configured": "Card login is not available now (no trusted certification authority is configured).",
+}
+i18n.register({
+    "card.title": {"ja": "マイナンバーカードでログイン", "en": "Log in with the My Number card"},
+    "card.service": {"ja": "ログインを求めているサービス:", "en": "The service asking you to log in:"},
+    "card.shares": {"ja": "ログインすると、次の情報がこのサービスに提供されます:",
+                    "en": "If you log in, the service receives:"},
+    "card.explain": {"ja": "カードの利用者証明用電子証明書の鍵で、次の要求に署名します。",
+                     "en": "The card signs this login request with its user authentication key."},
+    "card.file": {"ja": "仮想カード(デモ・テスト用のファイル)", "en": "Virtual card file (demo and test only)"},
+    "card.hint": {"ja": "実際のカードでは、カードリーダーまたはスマートフォンのアプリが署名します。",
+                  "en": "With a real card, a card reader or the smartphone app signs."},
+    "card.sign": {"ja": "カードで署名してログイン", "en": "Sign with the card and log in"},
+    "card.choose": {"ja": "カードのファイルを選んでください。", "en": "Choose the card file."},
+    "card.signing": {"ja": "署名しています…", "en": "Signing…"},
+    "card.unreadable": {"ja": "カードを読めませんでした。", "en": "The card file could not be used."},
+    "card.refused": {"ja": "ログインできません({reason})。", "en": "You cannot log in ({reason})."},
+})
 
 
 def issuer(request: Request) -> str:
@@ -64,9 +96,12 @@ def jwks(request: Request) -> dict[str, Any]:
 
 def _login_page(request: Request, auth: oidc.AuthRequest, reason: str | None = None, status: int = 200) -> Response:
     op = provider(request)
-    return render(request, "card_login.html", None, status=status, challenge=op.challenge(auth),
-                  client_id=auth.client_id, scopes=[SCOPE_LABELS[s] for s in auth.scope.split() if s in SCOPE_LABELS],
-                  reason=reason, message=REASONS.get(reason or "", f"ログインできません({reason})。"))
+    lang = i18n.negotiate(request)
+    labels, reasons = (SCOPE_LABELS_EN, REASONS_EN) if lang == "en" else (SCOPE_LABELS, REASONS)
+    return i18n.render(request, "card_login.html", None, status=status, challenge=op.challenge(auth),
+                       client_id=auth.client_id, scopes=[labels[s] for s in auth.scope.split() if s in labels],
+                       reason=reason,
+                       message=reasons.get(reason or "") or i18n.translate("card.refused", lang, reason=reason))
 
 
 @router.get("/oidc/authorize")

@@ -19,18 +19,49 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 
 from kiban.identity import jose, oidc, rp
+from kiban.web import i18n
 from kiban.web.deps import services
-from kiban.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 FLOW_COOKIE = "kiban_portal_flow"
 SESSION_COOKIE = "kiban_portal"
 FLOW_TTL = 600
 SESSION_TTL = 1800
-CLAIMS = ("sub", "name", "address", "birthdate", "gender")
+# the last: which record signed in (this deployment's provider only), for /portal/accesses
+CLAIMS = ("sub", "name", "address", "birthdate", "gender", oidc.RESIDENT_CLAIM)
+
+i18n.register({
+    "portal.title": {"ja": "住民ポータル", "en": "Resident portal"},
+    "portal.failed": {"ja": "ログインできませんでした({reason})。",
+                      "en": "You could not be logged in ({reason})."},
+    "portal.welcome": {"ja": "{name} さん、ようこそ。", "en": "Welcome, {name}."},
+    "portal.your_details": {"ja": "登録されている情報", "en": "Your registered details"},
+    "portal.name": {"ja": "氏名", "en": "Name"},
+    "portal.address": {"ja": "住所", "en": "Address"},
+    "portal.birthdate": {"ja": "生年月日", "en": "Date of birth"},
+    "portal.logout": {"ja": "ログアウト", "en": "Log out"},
+    "portal.intro": {"ja": "マイナンバーカード(利用者証明用電子証明書)でログインします。",
+                     "en": "Log in with your My Number card (its user authentication certificate)."},
+    "portal.login": {"ja": "マイナンバーカードでログイン", "en": "Log in with the My Number card"},
+    "portal.services": {"ja": "できること", "en": "What you can do here"},
+    "portal.procedures.link": {"ja": "オンライン申請(証明書の請求・届出・申請)",
+                               "en": "Online procedures (certificates, notifications, applications)"},
+    "portal.life_events.link": {"ja": "引越し・出生の手続き一覧", "en": "Moving and birth: your checklist"},
+})
+# Portal sections owned by other packages, linked from the home page when they are installed.
+SERVICES = (("/portal/procedures", "portal.procedures.link"), ("/portal/life-events", "portal.life_events.link"))
+
+
+def _available(request: Request) -> set[str]:
+    found: set[str] | None = getattr(request.app.state, "portal_paths", None)
+    if found is None:
+        found = {r.path for r in iter_route_contexts(request.app.routes) if r.path}
+        request.app.state.portal_paths = found
+    return found
 
 
 def _key(request: Request) -> bytes:
@@ -77,8 +108,9 @@ def _cookie(response: Response, request: Request, name: str, value: str, ttl: in
 @router.get("/portal")
 def portal(request: Request) -> Response:
     resident = unseal(request, request.cookies.get(SESSION_COOKIE))
-    return render(request, "portal.html", None, resident=resident,
-                  failed=request.query_params.get("failed"))
+    return i18n.render(request, "portal.html", None, resident=resident,
+                       failed=request.query_params.get("failed"), services=SERVICES,
+                       available=_available(request))
 
 
 @router.get("/portal/login")

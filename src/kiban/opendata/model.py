@@ -253,6 +253,30 @@ def check_csv(schema: Schema, data: bytes, lgcode: str) -> Checked:
     return checked
 
 
+def is_extra_column(name: str) -> bool:
+    """A municipality's own column name: `x-` then 1 to 60 characters, no space or comma."""
+    return bool(_EXTRA.match(name))
+
+
+def read_table(data: bytes) -> tuple[list[str], list[list[str]]] | None:
+    """The header and rows of an upload as text, for showing it in a form: blank lines
+    dropped, so that row N here is row N in `check_csv`'s problems (the header is row 1).
+    None when the file cannot be read as CSV at all (size, encoding, NUL, quoting)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        return None
+    try:
+        text, _ = decode(data)
+        if "\x00" in text:
+            return None
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except (ValueError, csv.Error):
+        return None
+    rows = [[clean(c) for c in r] for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        return None
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
 def _check_position(record: dict[str, Any], fields: dict[str, Field], row: int,
                     problems: list[Problem]) -> None:
     if "緯度" not in fields or "経度" not in fields:
@@ -477,14 +501,19 @@ class MapPoint:
 
 
 def map_layout(points: list[tuple[float, float, str, str, int]], width: int = 640,
-               height: int = 480, margin: int = 30) -> dict[str, Any]:
+               height: int = 480, margin: int = 30,
+               outlines: list[tuple[str, bool, list[list[tuple[float, float]]]]] | None = None
+               ) -> dict[str, Any]:
     """Points (lat, lon, label, link, group) placed on an SVG of `width` × `height` with an
     equirectangular projection scaled by cos(latitude), so distances look right; plus a
-    graticule (lines and labels every `step` degrees). No tiles, no outside requests."""
+    graticule (lines and labels every `step` degrees) and the municipality outlines (name,
+    approximate, rings of (lon, lat)) as SVG paths under the points. No tiles, no outside
+    requests."""
     if not points:
-        return {"points": [], "lines": [], "width": width, "height": height}
-    lats = [p[0] for p in points]
-    lons = [p[1] for p in points]
+        return {"points": [], "lines": [], "shapes": [], "width": width, "height": height}
+    outlines = outlines or []
+    lats = [p[0] for p in points] + [y for _, _, rings in outlines for r in rings for _, y in r]
+    lons = [p[1] for p in points] + [x for _, _, rings in outlines for r in rings for x, _ in r]
     pad = 0.005
     south, north = min(lats) - pad, max(lats) + pad
     west, east = min(lons) - pad, max(lons) + pad
@@ -499,6 +528,13 @@ def map_layout(points: list[tuple[float, float, str, str, int]], width: int = 64
 
     placed = [MapPoint(*place(lat, lon), label, href, group)
               for lat, lon, label, href, group in points]
+    shapes = []
+    for name, rough, rings in outlines:
+        path = []
+        for ring in rings:
+            xy = [place(y, x) for x, y in ring]
+            path.append("M" + "L".join(f"{px} {py}" for px, py in xy) + "Z")
+        shapes.append({"name": name, "approximate": rough, "d": "".join(path)})
     raw = max(east - west, north - south) / 5
     step = min((s for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
                 if s >= raw), default=5.0)
@@ -515,6 +551,6 @@ def map_layout(points: list[tuple[float, float, str, str, int]], width: int = 64
         lines.append({"x1": ox, "y1": y, "x2": round(ox + span_x * scale, 1), "y2": y,
                       "label": f"{value:.3f}°N", "vertical": False})
         value += step
-    return {"points": placed, "lines": lines, "width": width, "height": height,
+    return {"points": placed, "lines": lines, "shapes": shapes, "width": width, "height": height,
             "frame": {"x": round(ox, 1), "y": round(oy, 1), "w": round(span_x * scale, 1),
                       "h": round(span_y * scale, 1)}}

@@ -77,12 +77,14 @@ def _choices(request: Request) -> dict[str, Any]:
             "category_labels": CATEGORY_LABELS, "point_schemas": svc.point_schemas}
 
 
-def _map(records: list[dict[str, Any]], groups: dict[str, int]) -> dict[str, Any]:
+def _map(records: list[dict[str, Any]], groups: dict[str, int],
+         request: Request | None = None) -> dict[str, Any]:
     points = [(r["緯度"], r["経度"], str(r.get("名称") or r.get("イベント名") or r.get("ID")),
                f"/opendata/datasets/{r['dataset_id']}/records/{r['_id']}",
                groups.setdefault(r["schema_name"], len(groups) % 6))
               for r in records if r.get("緯度") is not None and r.get("経度") is not None]
-    return model.map_layout(points)
+    shapes = opendata(request).map_outlines(records) if request is not None else None
+    return model.map_layout(points, outlines=shapes)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -117,7 +119,7 @@ def dataset_page(request: Request, name: str) -> Response:
     meta, rows = svc.records(name)
     points = found["schema_name"] in svc.point_schemas
     drawn = _map([{**r, "dataset_id": name, "schema_name": found["schema_name"]} for r in rows],
-                 {}) if points else None
+                 {}, request) if points else None
     return render(request, "opendata_dataset.html", optional_session(request), d=found,
                   meta=meta, rows=rows[:PAGE_SIZE], total=len(rows), points=points, map=drawn,
                   schema=svc.schemas.get(found["schema_name"]),
@@ -161,7 +163,7 @@ def records_page(request: Request, q: str = "", lgcode: str = "", schema: str = 
     return render(request, "opendata_records.html", optional_session(request),
                   status=422 if errors else 200, values=values, records=found,
                   searched=searched, errors={e.field: e.ja for e in errors},
-                  map=_map(found, {}) if found else None, **_choices(request))
+                  map=_map(found, {}, request) if found else None, **_choices(request))
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -172,7 +174,7 @@ def map_page(request: Request, lgcode: str = "", schema: str = "") -> Response:
     for name in schemas:
         found += svc.find_records(lgcode=lgcode, schema=name, limit=2000)
     groups: dict[str, int] = {}
-    drawn = _map(found, groups)
+    drawn = _map(found, groups, request)
     legend = [(svc.schemas[n].title, g) for n, g in groups.items()]
     return render(request, "opendata_map.html", optional_session(request), map=drawn,
                   legend=legend, values={"lgcode": lgcode, "schema": schema},

@@ -5,17 +5,20 @@ public reads behind the CKAN-compatible API."""
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kiban.core.clock import Clock, today_jst
 from kiban.core.errors import FieldError, KibanError, NotFound, ValidationFailed, invalid
-from kiban.opendata import dcat, model, store
+from kiban.opendata import dcat, model, outlines, store
 from kiban.platform import ledger
 from kiban.platform.auth import Permission, StaffMember
 from kiban.platform.db import Database
+from kiban.privacy.service import Privacy
 from kiban.registry.service import Registry
 
 KEY_PREFIX = "kod_"  # Kiban open data: tells a data API key from a staff token (kbn_)
@@ -23,6 +26,9 @@ ANONYMOUS_PER_MINUTE = 60
 KEY_PER_MINUTE = 600
 POPULATION = "population_by_area_age"
 GENERATOR = "system:population"  # published_by of the generated dataset's versions
+CONSOLE_FILENAME = "console"  # filename of a version published by editing rows in the console
+# A directory of outline files (`kiban opendata outlines import`) besides the bundled ones.
+OUTLINES_ENV = "KIBAN_OPENDATA_OUTLINES"
 
 
 class RateLimited(KibanError):
@@ -141,11 +147,16 @@ class OpenData:
     # Generated dataset: 地域・年齢別人口
 
     def generate_population(self, lgcode: str,
-                            threshold: int = model.SUPPRESSION_THRESHOLD) -> Published:
+                            threshold: int = model.SUPPRESSION_THRESHOLD,
+                            epsilon: float | None = None) -> Published:
         """Counts the registry by 町字 and age band (through the registry's service only),
         suppresses small cells and the cells that would give them away, and publishes the
         result as the next version of `{lgcode}-population-by-area-age`. Run by a schedule
-        (`kiban opendata generate-population`), so as the system, not a staff member."""
+        (`kiban opendata generate-population`), so as the system, not a staff member.
+        With `epsilon`, the counts are released by the privacy service with differential
+        privacy instead (no suppression), spending ε from its `opendata_population` budget."""
+        if epsilon is not None:
+            return self._generate_population_dp(lgcode, epsilon)
         if threshold < 2:
             raise invalid("threshold", "秘匿の閾値は2以上です。", "threshold: at least 2")
         schema = self.schema(POPULATION)
@@ -167,6 +178,40 @@ class OpenData:
                            notes=f"{counted['as_of']} 現在の住民基本台帳から町字・5歳階級・男女別に"
                                  f"集計。{threshold}人未満の区分と、それを合計から逆算できる区分は"
                                  "秘匿(空欄)。", filename="generated")
+
+    def _generate_population_dp(self, lgcode: str, epsilon: float) -> Published:
+        """地域・年齢別人口 from DP-noised counts (issue 9): every 町字 × band × sex cell gets
+        discrete Laplace noise once; the margins (総数, 計, 全域) are sums of the noisy cells
+        (post-processing, no further ε); a count below 0 is published as 0 (the schema's
+        minimum), so only cells near 0 lean upwards. Nothing is suppressed: the noise is the
+        protection, whatever an attacker knows or adds up."""
+        with self.db.platform() as conn:
+            muni = store.municipality(conn, lgcode)
+        if muni is None:
+            raise NotFound("地方公共団体が見つかりません。", "No such municipality.")
+        schema = self.schema(POPULATION)
+        released = Privacy(self.db, self.clock).population_for_open_data(lgcode, epsilon)
+        table = model.population_table(released["counts"], threshold=1)  # nothing suppressed
+        rows = model.population_records(
+            table, lgcode=lgcode, municipality=f"{muni['prefecture']}{muni['name']}",
+            as_of=released["as_of"], area_names=released["towns"])
+        note = f"差分プライバシー(ε={released['epsilon']:.4g})"
+        for row in rows:
+            for sex in model.SEXES:
+                row[sex] = max(0, int(row[sex]))
+            row["備考"] = note
+        csv_text = model.to_csv(schema.field_names, rows)
+        checked = model.check_csv(schema, csv_text.encode("utf-8"), lgcode)
+        if not checked.ok:
+            raise UploadRejected(checked.problems)
+        return self._store(
+            lgcode, schema, checked, csv_text.encode("utf-8"), GENERATOR,
+            title=f"{muni['name']} 地域・年齢別人口(住民基本台帳から生成・差分プライバシー)",
+            notes=f"{released['as_of']} 現在の住民基本台帳から町字・5歳階級・男女別に集計し、"
+                  f"差分プライバシーの雑音(離散ラプラス分布、ε={released['epsilon']:.4g}、"
+                  f"標準偏差 約{released['noise_stddev']:.2g}人)を加えた値。合計は雑音を加えた"
+                  f"区分の和、負の値は0として公表。公表番号 {released['release_id']}。",
+            filename="generated-dp")
 
     def schema(self, name: str) -> model.Schema:
         found = self.schemas.get(name)
@@ -211,6 +256,71 @@ class OpenData:
                           publisher, now)
         return Published(did, number, len(checked.records), checked.encoding,
                          checked.extra_columns)
+
+    # Console: editing rows
+
+    def current_table(self, lgcode: str, schema_name: str
+                      ) -> tuple[list[str], list[dict[str, Any]], dict[str, Any] | None]:
+        """The municipality's dataset of `schema_name` for editing: its columns (every
+        standard column of the schema, then the own `x-` columns of the current version),
+        the current version's records and the dataset with its history (None, no rows,
+        before the first publication)."""
+        schema = self.schema(schema_name)
+        did = dataset_id(lgcode, schema.name)
+        with self.db.platform() as conn:
+            found = store.dataset(conn, did)
+        if found is None:
+            return schema.field_names, [], None
+        meta, rows = self.records(did)
+        found["versions"] = self.dataset(did)["versions"]
+        return [*schema.field_names, *meta["extra_columns"]], rows, found
+
+    @staticmethod
+    def rows_csv(columns: list[str], rows: list[list[str]]) -> bytes:
+        """Rows edited in a form, as the CSV an upload would be (UTF-8, header first), so
+        they pass exactly the checks of an upload; row N of the problems is rows[N - 2]."""
+        return model.to_csv(columns, [dict(zip(columns, r, strict=False)) for r in rows]
+                            ).encode("utf-8")
+
+    def publish_rows(self, actor: StaffMember, lgcode: str, schema_name: str,
+                     columns: list[str], rows: list[list[str]], *, title: str = "",
+                     notes: str = "") -> Published:
+        """Publishes rows edited in the console as the next version: the same permission,
+        checks and ledger entry as a CSV upload (nothing is published unless every row
+        passes)."""
+        actor.require(Permission.OPENDATA_PUBLISH, lgcode)
+        return self.publish_csv(actor, lgcode, schema_name, self.rows_csv(columns, rows),
+                                title=title, notes=notes, filename=CONSOLE_FILENAME)
+
+    # Map outlines
+
+    def outlines(self) -> dict[str, outlines.Outline]:
+        """The bundled outlines, and those imported into `$KIBAN_OPENDATA_OUTLINES`."""
+        cached: dict[str, outlines.Outline] | None = getattr(self, "_outlines", None)
+        if cached is None:
+            extra = os.environ.get(OUTLINES_ENV, "")
+            cached = outlines.load([outlines.BUNDLED, *([Path(extra)] if extra else [])])
+            self._outlines = cached
+        return cached
+
+    def map_outlines(self, records: list[dict[str, Any]]
+                     ) -> list[tuple[str, bool, list[list[tuple[float, float]]]]]:
+        """(name, approximate, rings) of the municipalities of the records: the stored
+        outline, else one approximated from the records' own positions."""
+        known = self.outlines()
+        points: dict[str, list[tuple[float, float]]] = {}
+        names: dict[str, str] = {}
+        for r in records:
+            code = str(r.get("lgcode") or r.get("全国地方公共団体コード") or "")
+            if code and r.get("緯度") is not None and r.get("経度") is not None:
+                points.setdefault(code, []).append((r["緯度"], r["経度"]))
+                names.setdefault(code, str(r.get("org") or r.get("地方公共団体名") or code))
+        out = []
+        for code in sorted(points):
+            found = known.get(code) or outlines.approximate(code, names[code], points[code])
+            if found is not None:
+                out.append((found.name, found.approximate, found.rings))
+        return out
 
     # Public reads
 

@@ -57,6 +57,16 @@ class ContractIn(Strict):
 
 class BudgetIn(Strict):
     epsilon_total: float
+    dataset: str = Field(privacy_service.DP_DATASET, description=(
+        "registry (registry statistics), tax (tax statistics) or opendata_population (the "
+        "open dataset 地域・年齢別人口 made with DP)"))
+
+
+class TaxReleaseIn(Strict):
+    fiscal_year: int
+    by: str = Field(description="town (町字 on 1 January) or income_band (総所得金額等)")
+    epsilon: float = Field(description="spent from the tax budget: half for counts, half for sums")
+    upper: int = Field(500_000, description="each taxpayer's 所得割 clamped to [0, upper] yen")
 
 
 class ReleaseIn(Strict):
@@ -137,9 +147,11 @@ def dataset(request: Request, lgcode: LgCode, proposal_id: str, session: Auth) -
         "X-Content-SHA256": sha})
 
 
-@router.put("/budget", summary="Set the privacy budget (total ε) of the registry dataset")
+@router.put("/budget", summary="Set the privacy budget (total ε) of a dataset (registry, tax, "
+                               "opendata_population)")
 def set_budget(request: Request, lgcode: LgCode, session: Auth, body: BudgetIn) -> dict[str, Any]:
-    return services(request).privacy.set_budget(session.staff, lgcode, body.epsilon_total)
+    return services(request).privacy.set_budget(session.staff, lgcode, body.epsilon_total,
+                                                body.dataset)
 
 
 @router.get("/budgets", summary="Privacy budgets: total, spent, left")
@@ -159,6 +171,16 @@ def release_population(request: Request, lgcode: LgCode, session: Auth,
 def release_age_sum(request: Request, lgcode: LgCode, session: Auth,
                     body: ReleaseIn) -> dict[str, Any]:
     return services(request).privacy.release_sum(session.staff, lgcode, body.epsilon, body.upper)
+
+
+@router.post("/releases/tax", status_code=201,
+             summary="Taxpayers and the sum of 所得割 per 町字 or income band with differential "
+                     "privacy (税務担当; spends ε from the tax budget)")
+def release_tax(request: Request, lgcode: LgCode, session: Auth,
+                body: TaxReleaseIn) -> dict[str, Any]:
+    svc = services(request)
+    return svc.privacy.release_tax(session.staff, lgcode, svc.assessments, body.fiscal_year,
+                                   body.by, body.epsilon, body.upper)
 
 
 @router.get("/releases", summary="Every DP release (public)")

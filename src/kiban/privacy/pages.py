@@ -26,7 +26,8 @@ def officer(request: Request, session: PageAuth) -> Response:
     staff = session.staff
     privacy = services(request).privacy
     board = privacy.dashboard(staff, staff.lgcode or "", channel="page:GET /privacy")
-    return render(request, "privacy_officer.html", session, lgcode=staff.lgcode, **board)
+    return render(request, "privacy_officer.html", session, lgcode=staff.lgcode,
+                  datasets=privacy_service.DATASETS, **board)
 
 
 @router.post("/budget")
@@ -40,7 +41,8 @@ def set_budget(request: Request, session: PageAuth, form: PostedForm) -> Respons
         except ValueError:
             raise ValidationFailed([FieldError("epsilon_total", "εの上限は数値です。",
                                                "epsilon_total must be a number.")]) from None
-        services(request).privacy.set_budget(staff, staff.lgcode or "", total)
+        dataset = str(form.get("dataset", "") or privacy_service.DP_DATASET)
+        services(request).privacy.set_budget(staff, staff.lgcode or "", total, dataset)
 
     return act(request, session, form, "/privacy", run)
 

@@ -41,10 +41,23 @@ from kiban.privacy.model import (
 )
 from kiban.registry.migration import RegistryMigration
 from kiban.registry.reports import Reports
+from kiban.registry.service import Registry
+from kiban.tax.assessment import Assessments, require_tax
 
 AUDIT = AccessDecision("audit", False, "")  # the auditing roles' own reads
 DP_DATASET = "registry"  # one budget for everything released about the registry's people
+TAX_DATASET = "tax"  # DP statistics over the tax assessments (個人住民税課税台帳)
+OPENDATA_DATASET = "opendata_population"  # the open dataset 地域・年齢別人口 when made with DP
+# Every dataset a budget may be set for: code -> (Japanese, English).
+DATASETS: dict[str, tuple[str, str]] = {
+    DP_DATASET: ("住民記録(統計)", "Resident registry statistics"),
+    TAX_DATASET: ("個人住民税の課税(統計)", "Resident tax statistics"),
+    OPENDATA_DATASET: ("オープンデータ 地域・年齢別人口", "Open data: population by area and age"),
+}
 RULE_BUDGET = "プライバシー予算(データセットごとのε上限)"
+TAX_BY = ("town", "income_band")  # the cells of a tax release
+TAX_UPPER_MAX = 10_000_000  # the largest clamp of one person's 所得割 (yen)
+OPENDATA_GENERATOR = "system:population"  # the open-data generator (no staff member)
 AGE_BAND = 5
 
 
@@ -505,6 +518,10 @@ class Privacy:
     def set_budget(self, actor: StaffMember, lgcode: str, epsilon_total: float,
                    dataset: str = DP_DATASET) -> dict[str, Any]:
         _audit(actor, lgcode)
+        if dataset not in DATASETS:
+            raise ValidationFailed([FieldError(
+                "dataset", f"データセット「{dataset}」はありません。",
+                f"Unknown dataset {dataset!r}: one of {', '.join(DATASETS)}.")])
         if not 0 < epsilon_total <= 10:
             raise ValidationFailed([FieldError("epsilon_total", "εの上限は0より大きく10以下です。",
                                                "epsilon_total must be in (0, 10].")])
@@ -523,7 +540,9 @@ class Privacy:
 
     @staticmethod
     def _budget_view(b: dict[str, Any]) -> dict[str, Any]:
-        return {"dataset": b["dataset"], "epsilon_total": b["epsilon_total"],
+        label = DATASETS.get(b["dataset"], (b["dataset"], b["dataset"]))
+        return {"dataset": b["dataset"], "label_ja": label[0], "label_en": label[1],
+                "epsilon_total": b["epsilon_total"],
                 "epsilon_spent": round(b["epsilon_spent"], 9),
                 "epsilon_left": round(b["epsilon_total"] - b["epsilon_spent"], 9)}
 
@@ -532,8 +551,10 @@ class Privacy:
         with self.db.tenant(lgcode) as conn:
             return [self._budget_view(b) for b in store.all_budgets(conn, lgcode)]
 
-    def _spend(self, conn: Any, lgcode: str, epsilon: float, dataset: str) -> None:
-        """Checks and spends the budget under its row lock, in the release's transaction."""
+    def _spend(self, conn: Any, lgcode: str, epsilon: float, dataset: str,
+               check_only: bool = False) -> None:
+        """Checks and spends the budget under its row lock, in the release's transaction
+        (`check_only`: refuses as a release would, spends nothing: before reading data)."""
         if not 0 < epsilon <= 10:
             raise ValidationFailed([FieldError("epsilon", "εは0より大きく10以下です。",
                                                "epsilon must be in (0, 10].")])
@@ -547,7 +568,8 @@ class Privacy:
                 "epsilon", f"プライバシー予算を超えます(残り ε={left:.4g})({RULE_BUDGET})。",
                 f"The release would exceed the privacy budget: {left:.4g} left ({RULE_BUDGET})."),
                 409)
-        store.spend(conn, lgcode, dataset, epsilon, self.clock.now())
+        if not check_only:
+            store.spend(conn, lgcode, dataset, epsilon, self.clock.now())
 
     def release_population(self, actor: StaffMember, lgcode: str, epsilon: float
                            ) -> dict[str, Any]:
@@ -568,7 +590,7 @@ class Privacy:
                       "noise_stddev": dp.count_stddev(epsilon),
                       "cells": [{"town_code": t, "sex": s, "age_band": b, "count": c}
                                 for (t, s, b), c in zip(cells, noisy, strict=True)]}
-            self._release(conn, lgcode, actor, {"kind": "population"}, epsilon, result)
+            self._release(conn, lgcode, actor.id, {"kind": "population"}, epsilon, result)
         return result
 
     def release_sum(self, actor: StaffMember, lgcode: str, epsilon: float, upper: int = 100
@@ -591,20 +613,87 @@ class Privacy:
             result = {"epsilon": certified, "upper": upper,
                       "cells": [{"town_code": t, "age_sum": round(v, 1)}
                                 for t, v in zip(towns, noisy, strict=True)]}
-            self._release(conn, lgcode, actor, {"kind": "age_sum", "upper": upper}, epsilon,
+            self._release(conn, lgcode, actor.id, {"kind": "age_sum", "upper": upper}, epsilon,
                           result)
         return result
 
-    def _release(self, conn: Any, lgcode: str, actor: StaffMember, query: dict[str, Any],
-                 epsilon: float, result: dict[str, Any]) -> None:
+    def _release(self, conn: Any, lgcode: str, actor_id: str, query: dict[str, Any],
+                 epsilon: float, result: dict[str, Any], dataset: str = DP_DATASET) -> None:
         at = self.clock.now()
         rid = new_id()
-        store.insert_release(conn, {"id": rid, "lgcode": lgcode, "dataset": DP_DATASET,
+        store.insert_release(conn, {"id": rid, "lgcode": lgcode, "dataset": dataset,
                                     "query": query, "epsilon": epsilon, "result": result,
-                                    "released_by": actor.id, "released_at": at})
+                                    "released_by": actor_id, "released_at": at})
         ledger.append(conn, lgcode, "privacy.dp_release", rid,
-                      {"dataset": DP_DATASET, "query": query, "epsilon": epsilon}, actor.id, at)
+                      {"dataset": dataset, "query": query, "epsilon": epsilon}, actor_id, at)
         result["release_id"] = rid
+
+    def release_tax(self, actor: StaffMember, lgcode: str, tax: Assessments, fiscal_year: int,
+                    by: str, epsilon: float, upper: int = 500_000) -> dict[str, Any]:
+        """Count of taxpayers and sum of 所得割 (市町村民税 + 道府県民税, each person's clamped to
+        [0, upper] yen) per 町字 (on 1 January) or per income band, over the year's stored
+        assessments, with OpenDP noise; spends ε from the `tax` budget: ε/2 for the counts,
+        ε/2 for the sums (sequential composition; each taxpayer is in one cell, so each table
+        costs its ε by parallel composition). Run by the file's holder (税務担当): the tax
+        service answers only aggregates, and the read is recorded as a bulk access."""
+        if by not in TAX_BY:
+            raise ValidationFailed([FieldError("by", "集計区分は town か income_band です。",
+                                               "by is town or income_band.")])
+        if not 1 <= upper <= TAX_UPPER_MAX:
+            raise ValidationFailed([FieldError(
+                "upper", f"上限は1〜{TAX_UPPER_MAX:,}円です。", f"upper is 1..{TAX_UPPER_MAX} yen.")])
+        require_tax(actor, lgcode)
+        with self.db.tenant(lgcode) as conn:  # refused before the read: it reads nothing
+            self._spend(conn, lgcode, epsilon, TAX_DATASET, check_only=True)
+        stats = tax.statistics_cells(actor, lgcode, fiscal_year, by, upper)
+        cells = stats["cells"]
+        with self.db.tenant(lgcode) as conn:
+            self._spend(conn, lgcode, epsilon, TAX_DATASET)
+            counts, eps_counts = dp.noisy_counts([int(c["count"]) for c in cells], epsilon / 2)
+            sums, eps_sums = dp.noisy_sums([float(c["levy_sum"]) for c in cells], float(upper),
+                                           epsilon / 2)
+            query = {"kind": "tax", "fiscal_year": fiscal_year, "by": by, "upper": upper}
+            result = {"fiscal_year": fiscal_year, "by": by, "upper": upper,
+                      "epsilon": eps_counts + eps_sums,
+                      "count_noise_stddev": dp.count_stddev(epsilon / 2),
+                      "sum_noise_stddev": 2 ** 0.5 * upper / (epsilon / 2),
+                      "cells": [{"key": c["key"], "label": c["label"], "taxpayers": n,
+                                 "income_levy_sum": round(v)}
+                                for c, n, v in zip(cells, counts, sums, strict=True)]}
+            self._release(conn, lgcode, actor.id, query, epsilon, result, TAX_DATASET)
+        decision = self.authorise(actor, "tax_assessment", "")
+        self.record(actor, lgcode, decision, ["*"], ["income_levy", "total_income", "town"],
+                    "api:POST /privacy/releases/tax",
+                    {"kind": "dp_statistics", "fiscal_year": fiscal_year, "by": by,
+                     "count": stats["persons"]})
+        return result
+
+    def population_for_open_data(self, lgcode: str, epsilon: float) -> dict[str, Any]:
+        """地域・年齢別人口 for the open dataset with DP noise (the open-data generator's call,
+        as the system): every 町字 of the master (and any other 町字 the registry counts) ×
+        5-year band (100+ last) × sex, zeros included, so which cells exist says nothing;
+        discrete Laplace noise of scale 1/ε from OpenDP; ε spent from the dedicated
+        `opendata_population` budget. Returns counts as Registry.population_by_town does
+        ((town, band, sex, n), n noisy and possibly negative), with the release id."""
+        counted = Registry(self.db, self.clock).population_by_town(lgcode)
+        exact = {(t, b, "1" if s == "1" else "2"): 0 for t, b, s, _ in counted["counts"]}
+        for t, b, s, n in counted["counts"]:
+            exact[(t, b, "1" if s == "1" else "2")] += int(n)
+        towns = sorted(set(counted["towns"]) | {t for t, _, _ in exact})
+        keys = [(t, b, s) for t in towns for b in range(0, 101, AGE_BAND) for s in ("1", "2")]
+        with self.db.tenant(lgcode) as conn:
+            self._spend(conn, lgcode, epsilon, OPENDATA_DATASET)
+            noisy, certified = dp.noisy_counts([exact.get(k, 0) for k in keys], epsilon)
+            result: dict[str, Any] = {
+                "as_of": counted["as_of"], "epsilon": certified,
+                "noise_stddev": dp.count_stddev(epsilon),
+                "cells": [{"town_code": t, "age_band": b, "sex": s, "count": n}
+                          for (t, b, s), n in zip(keys, noisy, strict=True)]}
+            self._release(conn, lgcode, OPENDATA_GENERATOR, {"kind": "opendata_population"},
+                          epsilon, result, OPENDATA_DATASET)
+        return {"as_of": counted["as_of"], "towns": counted["towns"], "epsilon": certified,
+                "noise_stddev": result["noise_stddev"], "release_id": result["release_id"],
+                "counts": [(t, b, s, n) for (t, b, s), n in zip(keys, noisy, strict=True)]}
 
     def releases(self, lgcode: str) -> list[dict[str, Any]]:
         """Public: every DP release (noisy values only, which are safe to publish)."""

@@ -344,58 +344,74 @@ class Assessments:
                                            "payer_name": r.payer_name, "record_id": r.record_id,
                                            "data": r.data, "hash": r.content_hash})
         current = st.current_between(conn, lgcode, fy, first, last)
+        # The input hash follows from the registry's facts and the records' content hashes
+        # alone, so an unchanged taxpayer is recognised before anything is combined or
+        # computed: only the new and the changed are (same hash, same result: nothing to do).
         requests, collections, hashes, ids = [], [], [], []
+        previous: list[tuple[str, int, str, int] | None] = []
+        unchanged_totals: list[int] = []
         for p in people:
             own = records.get(p[0], ())
+            digest = bm.batch_hash(p, (r["hash"] for r in own), options_key, fy)
+            existing = current.get(p[0])
+            if existing is not None and existing[2] == digest:
+                unchanged_totals.append(existing[3])
+                continue
             person = bm.Person(p[0], p[3], p[4], p[5].isoformat(), p[6], p[7] or "", p[8] or "",
                                p[9] or "")
             request, collection = bm.combine(person, own, fy)
             requests.append(request)
             collections.append(collection)
-            hashes.append(bm.batch_hash(p, (r["hash"] for r in own), options_key, fy))
+            hashes.append(digest)
             ids.append(p[0])
-        outcome = _compute([bm.normalise(r, fy) for r in requests], fy, options) \
-            if requests else None
+            previous.append(existing)
+        # The engine's columns straight from the combined requests (no per-taxpayer request
+        # in the standard shape): the same population as _compute(normalise(...)), tested.
+        outcome = (engine.compute(engine.population_from_combined(requests), fy, options)
+                   if requests else None)
         now = self.clock.now()
-        new_assessments, new_versions, moved = [], [], []
-        created = corrected = unchanged = 0
+        created_rows = [i for i, e in enumerate(previous) if e is None]
+        corrected_rows = [i for i, e in enumerate(previous) if e is not None]
+        before = [e for e in previous if e is not None]
+        created, corrected = len(created_rows), len(corrected_rows)
+        unchanged = len(unchanged_totals)
+        columns: dict[str, list[Any]] = {}
         if outcome is not None:
             columns = {name: getattr(outcome, source).tolist() for name, source in FIGURE_SOURCES}
-            no_tax = outcome.non_taxable_all.tolist()
-            no_levy = outcome.non_taxable_income_levy.tolist()
-        for i, resident_id in enumerate(ids):
-            existing = current.get(resident_id)
-            if existing is not None and existing[2] == hashes[i]:
-                unchanged += 1
-                continue
-            figures = {name: values[i] for name, values in columns.items()}
-            figures["non_taxable"] = "all" if no_tax[i] else "income_levy" if no_levy[i] else "none"
-            aid = existing[0] if existing else assessment_id(lgcode, fy, resident_id)
-            version = existing[1] + 1 if existing else 1
-            request = requests[i]
-            new_versions.append({
-                "lgcode": lgcode, "assessment_id": aid, "version": version, "input": request,
-                "collection": collections[i], "options_key": options_key,
-                "input_hash": hashes[i], **figures,
-                "reason": "所得資料の訂正等による更正" if existing else None,
-                "previous_total": existing[3] if existing else None, "run_id": run["id"],
-                "created_at": now, "created_by": run["actor"]})
-            if existing:
-                corrected += 1
-                moved.append({"id": aid, "version": version, "total": figures["total"],
-                              "input_hash": hashes[i], "updated_at": now})
-            else:
-                created += 1
-                new_assessments.append({
-                    "lgcode": lgcode, "id": aid, "fiscal_year": fy, "resident_id": resident_id,
-                    "taxpayer_number": _taxpayer_number(lgcode, resident_id), "version": 1,
-                    "total": figures["total"], "input_hash": hashes[i],
-                    "family_name": request["taxpayer"]["family_name"],
-                    "given_name": request["taxpayer"]["given_name"], "updated_at": now})
-        st.bulk_insert(conn, st.assessments, new_assessments)
-        st.bulk_insert(conn, st.versions, new_versions)
-        st.advance(conn, lgcode, moved)
-        counts = bm.histogram(columns["total"] if outcome is not None else [])
+        written = created_rows + corrected_rows
+        if written:
+            no_tax = outcome.non_taxable_all.tolist() if outcome is not None else []
+            no_levy = outcome.non_taxable_income_levy.tolist() if outcome is not None else []
+            new_ids = [assessment_id(lgcode, fy, ids[i]) for i in created_rows]
+            st.bulk_insert_columns(conn, st.versions, {
+                "lgcode": st.Same(lgcode),
+                "assessment_id": new_ids + [e[0] for e in before],
+                "version": [1] * created + [e[1] + 1 for e in before],
+                "input": [requests[i] for i in written],
+                "collection": [collections[i] for i in written],
+                "options_key": st.Same(options_key),
+                "input_hash": [hashes[i] for i in written],
+                **{name: [values[i] for i in written] for name, values in columns.items()},
+                "non_taxable": ["all" if no_tax[i] else "income_levy" if no_levy[i] else "none"
+                                for i in written],
+                "reason": [None] * created + ["所得資料の訂正等による更正"] * corrected,
+                "previous_total": [None] * created + [e[3] for e in before],
+                "run_id": st.Same(run["id"]), "created_at": st.Same(now),
+                "created_by": st.Same(run["actor"])})
+            totals = columns["total"]
+            st.bulk_insert_columns(conn, st.assessments, {
+                "lgcode": st.Same(lgcode), "id": new_ids, "fiscal_year": st.Same(fy),
+                "resident_id": [ids[i] for i in created_rows],
+                "taxpayer_number": [_taxpayer_number(lgcode, ids[i]) for i in created_rows],
+                "version": st.Same(1), "total": [totals[i] for i in created_rows],
+                "input_hash": [hashes[i] for i in created_rows],
+                "family_name": [requests[i]["taxpayer"]["family_name"] for i in created_rows],
+                "given_name": [requests[i]["taxpayer"]["given_name"] for i in created_rows],
+                "updated_at": st.Same(now)})
+            st.advance(conn, lgcode, [
+                {"id": e[0], "version": e[1] + 1, "total": totals[i], "input_hash": hashes[i],
+                 "updated_at": now} for i, e in zip(corrected_rows, before, strict=True)])
+        counts = bm.histogram([*columns.get("total", []), *unchanged_totals])
         values = {"taxpayers": len(people), "created": created, "corrected": corrected,
                   "unchanged": unchanged, "failed": 0, "histogram": counts, "problems": [],
                   "worker": worker, "finished_at": now}
@@ -756,3 +772,55 @@ class Assessments:
             actor, lgcode, f"tax_{kind}", [view["resident_id"]] if view["resident_id"] else [],
             render, {"assessment_id": view["id"], "fiscal_year": view["fiscal_year"]})
 
+
+    # --- aggregates for differentially private statistics (issue 9, kiban.privacy) ----------
+
+    def statistics_cells(self, actor: StaffMember, lgcode: str, fiscal_year: int, by: str,
+                         upper: int) -> dict[str, Any]:
+        """Exact aggregates, never a person, for the privacy service to noise before release:
+        per cell, the taxpayers (current assessment with a total above 0) and the sum of their
+        所得割 (municipal + prefectural), each person's clamped to [0, upper] yen. Each taxpayer
+        is in exactly one cell: `by="town"` the 町字 on 1 January (every 町字 of the master,
+        then "" for no known 町字), `by="income_band"` the band of 総所得金額等
+        (STATISTICS_BANDS). The cells do not depend on the data."""
+        require_tax(actor, lgcode)
+        self._check_year(fiscal_year)
+        with self.db.tenant(lgcode) as conn:
+            rows = st.statistics_rows(conn, lgcode, fiscal_year)
+        if by == "town":
+            names = self.municipalities.towns(lgcode)
+            town_of = {t[0]: t[7] or "" for t in
+                       self.registry.taxpayers_on(lgcode, date(fiscal_year, 1, 1))}
+            keys = [*sorted(names), ""]
+            labels = {**names, "": "町字不明"}
+        elif by == "income_band":
+            keys = [label for _, label in STATISTICS_BANDS]
+            labels = {k: k for k in keys}
+        else:
+            raise ValidationFailed([FieldError("by", "集計区分は town か income_band です。",
+                                               "by is town or income_band.")])
+        counts = dict.fromkeys(keys, 0)
+        sums = dict.fromkeys(keys, 0)
+        persons = 0
+        for resident_id, levy_m, levy_p, total_income, total in rows:
+            if total <= 0:
+                continue
+            if by == "town":
+                key = town_of.get(resident_id or "", "")
+                key = key if key in counts else ""
+            else:
+                key = next(label for floor, label in reversed(STATISTICS_BANDS)
+                           if total_income >= floor or floor == 0)
+            counts[key] += 1
+            sums[key] += min(max(levy_m + levy_p, 0), upper)
+            persons += 1
+        return {"fiscal_year": fiscal_year, "by": by, "upper": upper, "persons": persons,
+                "cells": [{"key": k, "label": labels.get(k, k), "count": counts[k],
+                           "levy_sum": sums[k]} for k in keys]}
+
+
+# 総所得金額等 bands of the statistics (lower bound in yen, label).
+STATISTICS_BANDS = ((0, "100万円未満"), (1_000_000, "100万〜200万円"), (2_000_000, "200万〜300万円"),
+                    (3_000_000, "300万〜400万円"), (4_000_000, "400万〜500万円"),
+                    (5_000_000, "500万〜700万円"), (7_000_000, "700万〜1000万円"),
+                    (10_000_000, "1000万円以上"))

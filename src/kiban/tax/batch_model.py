@@ -326,7 +326,10 @@ class Person:
 
 def _add(total: dict[str, Any], part: Mapping[str, Any]) -> None:
     for key, value in part.items():
-        if isinstance(value, Mapping):
+        kind = type(value)  # exact types first: isinstance against an ABC is slow
+        if kind is int:
+            total[key] = total.get(key, 0) + value
+        elif kind is dict or isinstance(value, Mapping):
             _add(total.setdefault(key, {}), value)
         elif isinstance(value, int) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
@@ -349,6 +352,14 @@ def combine(person: Person, records: Sequence[Mapping[str, Any]], fiscal_year: i
     employer paying the largest salary (特別徴収, 地方税法 321条の3) unless the report says
     普通徴収; a pensioner of 65 or more on 1 April has it taken from the pension (321条の7の2);
     everybody else pays by 普通徴収."""
+    if not records:  # no income data (about 40 % of residents): 非課税 unless the rules say
+        return {"taxpayer": {"birth_date": person.birth_date, "sex": person.sex,
+                             "domicile_on_january_1": "resident",
+                             "family_name": person.family_name, "given_name": person.given_name,
+                             "address": {"town_code": person.town_code, "banchi": person.banchi,
+                                         "katagaki": person.katagaki or None}},
+                "income": {}, "deductions": {}, "spouse": None, "dependants": []}, {
+            "method": "ordinary"}
     ordered = sorted(records, key=lambda r: (RECORD_TYPES.index(r["record_type"]) * -1,
                                              str(r.get("payer_number", "")),
                                              str(r.get("record_id", ""))))

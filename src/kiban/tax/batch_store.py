@@ -461,3 +461,80 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
         return
     marks = ", ".join(["?"] * len(names))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", data)
+
+
+def statistics_rows(conn: Connection, lgcode: str, fiscal_year: int
+                    ) -> list[tuple[str | None, int, int, int, int]]:
+    """(resident_id, 所得割 municipal, prefectural, total_income, total) of the current
+    version of every assessment of the year: for aggregate statistics only (issue 9)."""
+    a, v = assessments.c, versions.c
+    query = select(a.resident_id, v.income_levy_municipal, v.income_levy_prefectural,
+                   v.total_income, v.total).join(
+        versions, (v.lgcode == a.lgcode) & (v.assessment_id == a.id) & (v.version == a.version)
+    ).where(a.lgcode == lgcode, a.fiscal_year == fiscal_year)
+    return [(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in conn.execute(query)]
+
+
+class Same:
+    """A column value shared by every row of a `bulk_insert_columns` call (converted once)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def bulk_insert_columns(conn: Connection, table: Table, columns: dict[str, Any],
+                        page: int = 20_000) -> None:
+    """The rows of `bulk_insert` given column by column: each value a list (one per row) or
+    `Same(value)`. Every column is converted as a whole (JSON text, the dialect's bind
+    processors, a shared value once); no dict per row. SQLite: the rows zipped into tuples for
+    executemany. PostgreSQL: `INSERT … SELECT * FROM unnest(%s::type[], …)`, one array per
+    column (sent in binary) and one statement per `page` rows, since psycopg parses a
+    multi-row VALUES
+    statement's placeholders on the client, which costs more than the rows (COPY is refused
+    under row-level security). The values written are those `bulk_insert` writes."""
+    lists = [v for v in columns.values() if not isinstance(v, Same)]
+    n = len(lists[0]) if lists else 0
+    if n == 0:
+        return
+    dialect = conn.dialect
+    names = list(columns)
+    converted: list[list[Any]] = []
+    for name, values in columns.items():
+        column_type = table.c[name].type
+        process = column_type.bind_processor(dialect)
+        is_json = isinstance(column_type, JSON)
+        if isinstance(values, Same):
+            value = values.value
+            if isinstance(value, (dict, list)):
+                value = process(value) if process else json.dumps(value, ensure_ascii=False)
+            elif process is not None and value is not None:
+                value = process(value)
+            converted.append([value] * n)
+        elif is_json and process is not None:
+            converted.append([None if v is None else process(v) for v in values])
+        elif is_json:  # psycopg: JSON as text, cast by PostgreSQL (as in bulk_insert)
+            converted.append([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
+                              else v for v in values])
+        elif process is not None:
+            converted.append([None if v is None else process(v) for v in values])
+        else:
+            converted.append(list(values))
+    column_list = ", ".join(names)
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"%b::{table.c[name].type.compile(dialect=dialect)}[]"
+                           for name in names)
+        statement = f"INSERT INTO {table.name} ({column_list}) SELECT * FROM unnest({arrays})"
+        # Binary parameters (%b): the driver sends arrays without quoting and escaping each
+        # element as text does (most of the cost for the JSON of the stored requests).
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, n, page):
+                cursor.execute(statement, tuple(c[start:start + page] for c in converted))
+        finally:
+            cursor.close()
+        return
+    marks = ", ".join(["?"] * len(names))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})",
+                         list(zip(*converted, strict=True)))

@@ -22,12 +22,17 @@ from kiban.identity import oidc_api, pki_api, portal, verify_api, verify_pages
 from kiban.linkage import api as linkage_api
 from kiban.linkage import pages as linkage_pages
 from kiban.opendata import api as opendata_api
+from kiban.opendata import console as opendata_console
 from kiban.opendata import pages as opendata_pages
 from kiban.platform import settings as settings_module
 from kiban.platform.db import Database, bypasses_row_security
 from kiban.platform.settings import Settings, UnsafeConfiguration
 from kiban.privacy import api as privacy_api
 from kiban.privacy import pages as privacy_pages
+from kiban.privacy import portal_pages as privacy_portal_pages
+from kiban.procedures import api as procedures_api
+from kiban.procedures import life_events_api, life_events_pages
+from kiban.procedures import pages as procedures_pages
 from kiban.registry import api as registry_api
 from kiban.registry import pages as registry_pages
 from kiban.registry import reports_api as registry_reports_api
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
                db: Database | None = None) -> FastAPI:
     settings = settings or settings_module.load()
     svc = Services.build(settings, clock or SystemClock(), db)
+    svc.linkage.check_configuration()  # production: no start without the hub's secret and keys
     if settings.mode == "production" and svc.db.is_postgres:
         with svc.db.engine.connect() as conn:
             if bypasses_row_security(conn):
@@ -191,15 +197,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     app.include_router(portal.router)
     app.include_router(opendata_api.router)
     app.include_router(opendata_pages.router)
+    app.include_router(opendata_console.router)
     app.include_router(tax_api.router)
     app.include_router(tax_pages.router)
     app.include_router(tax_assess_api.router)
     app.include_router(tax_assess_pages.router)
     app.include_router(privacy_api.router)
     app.include_router(privacy_pages.router)
+    app.include_router(privacy_portal_pages.router)
     app.include_router(linkage_api.router)
     app.include_router(linkage_api.resident_router)
     app.include_router(assist_api.router)
     app.include_router(assist_pages.router)
     app.include_router(linkage_pages.router)
+    app.include_router(procedures_api.router)
+    app.include_router(procedures_api.resident_router)
+    app.include_router(procedures_pages.router)
+    app.include_router(life_events_api.router)
+    app.include_router(life_events_pages.router)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kiban.assist.service import Assist
 from kiban.core.clock import Clock
@@ -12,10 +12,13 @@ from kiban.platform.db import Database
 from kiban.platform.settings import Settings
 from kiban.platform.tenants import Municipalities
 from kiban.privacy.service import Privacy
+from kiban.procedures.life_events import LifeEvents
+from kiban.procedures.service import Procedures
 from kiban.registry.service import Registry
 from kiban.standard.service import Standard, settings_errors
 from kiban.talent.service import Talent
 from kiban.tax.assessment import Assessments
+from kiban.tax.calculator import TaxCalculator  # the municipality's tax settings
 
 
 @dataclass
@@ -32,6 +35,14 @@ class Services:
     privacy: Privacy
     assessments: Assessments
     assist: Assist
+    procedures: Procedures = field(init=False)  # online procedures (issue 7), built from the above
+    life_events: LifeEvents = field(init=False)  # moving and birth (issue 7 parts 4-5), from the above
+
+    def __post_init__(self) -> None:
+        self.procedures = Procedures(self.settings, self.db, self.clock, self.registry, self.municipalities,
+                                     self.linkage, self.assessments)
+        self.life_events = LifeEvents(self.settings, self.db, self.clock, self.registry, self.municipalities,
+                                      self.linkage, self.procedures)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, db: Database | None = None) -> Services:
@@ -44,5 +55,6 @@ class Services:
                    standard=Standard(db, clock, municipalities),
                    linkage=Hub(settings, db, clock, registry),
                    privacy=Privacy(db, clock),
-                   assessments=Assessments(db, clock, registry, municipalities),
+                   assessments=Assessments(db, clock, registry, municipalities,
+                                           options_for=TaxCalculator(db, clock).options),
                    assist=Assist(db, clock, municipalities))

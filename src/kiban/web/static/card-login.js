@@ -6,6 +6,8 @@
   var form = document.getElementById("card-login");
   if (!form) { return; }
   var status = document.getElementById("card-status");
+  // The page's language: the messages come from the form's data-msg-* attributes.
+  function msg(name, fallback) { return form.getAttribute("data-msg-" + name) || fallback; }
 
   function der(base64) {
     var text = atob(base64.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""));
@@ -24,8 +26,8 @@
     if (form.dataset.signed === "1") { return; }
     event.preventDefault();
     var file = document.getElementById("virtual-card").files[0];
-    if (!file) { status.textContent = "カードのファイルを選んでください。"; return; }
-    status.textContent = "署名しています…";
+    if (!file) { status.textContent = msg("choose", "カードのファイルを選んでください。"); return; }
+    status.textContent = msg("signing", "署名しています…");
     file.text().then(function (text) {
       var card = JSON.parse(text);
       return crypto.subtle.importKey("pkcs8", der(card.authentication_key),
@@ -39,7 +41,7 @@
         form.submit();
       });
     }).catch(function () {
-      status.textContent = "カードを読めませんでした。 (The card file could not be used.)";
+      status.textContent = msg("unreadable", "カードを読めませんでした。");
     });
   });
 }());
