@@ -145,7 +145,6 @@ class Provider:
         self.clock = clock
         self.links = links
         self._mac_key = hashlib.sha256(b"kiban-oidc-challenge:" + secret_key.encode()).digest()
-        self._sub_key = hashlib.sha256(b"kiban-oidc-subject:" + secret_key.encode()).digest()
         self._secret_key = secret_key  # for the first-party portal's resident reference
         self.key = key or signing_key(secret_key)
         self.jwk = jose.jwk(self.key.public_key())
@@ -345,7 +344,7 @@ class Provider:
         except NotFound as exc:
             raise TokenError("invalid_grant", "no active resident record") from exc
         facts = self.links.record_facts(lgcode, record)
-        sub = hmac.new(self._sub_key, f"{lgcode}:{record['id']}".encode(), hashlib.sha256).hexdigest()[:40]
+        sub = pairwise_subject(self._secret_key, lgcode, str(record["id"]))
         scopes = set(scope.split())
         claims: dict[str, Any] = {"sub": sub}
         if first_party:  # this deployment's own portal only: which record (issue 9)
@@ -380,6 +379,13 @@ RESIDENT_CLAIM = "kiban_resident"
 def _ref_mac(secret_key: str, body: str) -> str:
     key = hashlib.sha256(b"kiban-portal-resident:" + secret_key.encode()).digest()
     return jose.b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
+
+
+def pairwise_subject(secret_key: str, lgcode: str, resident_id: str) -> str:
+    """The `sub` this provider gives a resident: stable for the deployment, opaque to clients
+    (the portal's procedures recompute it to find the resident a session names)."""
+    key = hashlib.sha256(b"kiban-oidc-subject:" + secret_key.encode()).digest()
+    return hmac.new(key, f"{lgcode}:{resident_id}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def resident_ref(secret_key: str, lgcode: str, resident_id: str) -> str:

@@ -21,13 +21,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
 from kiban.core.clock import Clock
 from kiban.core.errors import Conflict, FieldError, Forbidden, KibanError, NotFound, ValidationFailed
-from kiban.identity import linking
+from kiban.identity import linking, oidc
 from kiban.identity.linking import CardLinks
 from kiban.identity.model import Purpose
 from kiban.linkage.client import InProcessClient
@@ -75,10 +76,8 @@ def canonical_payload(lgcode: str, procedure_id: str, form: dict[str, Any], nonc
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
-def portal_subject(secret_key: str, lgcode: str, resident_id: str) -> str:
-    """The `sub` Kiban's own OpenID provider gives the resident (kiban.identity.oidc)."""
-    key = hashlib.sha256(b"kiban-oidc-subject:" + secret_key.encode()).digest()
-    return hmac.new(key, f"{lgcode}:{resident_id}".encode(), hashlib.sha256).hexdigest()[:40]
+# The `sub` Kiban's own OpenID provider gives the resident, computed by the provider's code.
+portal_subject = oidc.pairwise_subject
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,6 @@ class Procedures:
         address = claims.get("address") or {}
         formatted = str(address.get("formatted", "") if isinstance(address, dict) else address)
         born = str(claims.get("birthdate") or "")
-        from datetime import date
         try:
             birth = date.fromisoformat(born)
         except ValueError:
